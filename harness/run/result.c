@@ -1,0 +1,2 @@
+/* harness/run/result.c — placeholder, to be written. */
+typedef int dfit_placeholder_result;

@@ -1,0 +1,2 @@
+/* test_scenario — placeholder: skipped until written. */
+int main(void) { return 77; }

@@ -1,0 +1,2 @@
+/* test_store — placeholder: skipped until written. */
+int main(void) { return 77; }
