@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #if defined(__x86_64__) || defined(__i386__)
 #include <cpuid.h>
@@ -32,7 +33,7 @@ static void detect_x86(struct dfit_cpu_features *f)
     f->avx = avx_hw && ymm_os;
     if (!f->avx)
         f->fma = f->f16c = false;
-    unsigned int max_leaf = __get_cpuid_max(0, NULL);
+    unsigned int max_leaf = (unsigned int)__get_cpuid_max(0, NULL);
     if (max_leaf >= 7) {
         __cpuid_count(7, 0, a, b, c, d);
         f->avx2 = f->avx && ((b >> 5) & 1);
@@ -41,12 +42,15 @@ static void detect_x86(struct dfit_cpu_features *f)
         f->avx512bw = f->avx512f && ((b >> 30) & 1);
         f->avx512vl = f->avx512f && ((b >> 31) & 1);
         f->avx512_vnni = f->avx512f && ((c >> 11) & 1);
-        __cpuid_count(7, 1, a, b, c, d);
-        f->avx_vnni = f->avx2 && ((a >> 4) & 1);
-        f->avx512_bf16 = f->avx512f && ((a >> 5) & 1);
+        unsigned int max_subleaf = a;
+        if (max_subleaf >= 1) { /* leaf 7 sub-leaf 1 is reserved otherwise */
+            __cpuid_count(7, 1, a, b, c, d);
+            f->avx_vnni = f->avx2 && ((a >> 4) & 1);
+            f->avx512_bf16 = f->avx512f && ((a >> 5) & 1);
+        }
     }
     unsigned int brand[12];
-    if (__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
+    if ((unsigned int)__get_cpuid_max(0x80000000u, NULL) >= 0x80000004u) {
         for (unsigned int i = 0; i < 3; i++)
             __get_cpuid(0x80000002u + i, &brand[4 * i], &brand[4 * i + 1], &brand[4 * i + 2],
                         &brand[4 * i + 3]);
@@ -68,12 +72,12 @@ static void apply_cap(struct dfit_cpu_features *f, const char *cap)
 {
     if (!cap || !*cap)
         return;
-    if (strcmp(cap, "scalar") == 0) {
+    if (strcasecmp(cap, "scalar") == 0) {
         char model[sizeof f->model];
         memcpy(model, f->model, sizeof model);
         memset(f, 0, sizeof *f);
         memcpy(f->model, model, sizeof model);
-    } else if (strcmp(cap, "avx2") == 0) {
+    } else if (strcasecmp(cap, "avx2") == 0) {
         f->avx512f = f->avx512bw = f->avx512vl = f->avx512dq = false;
         f->avx512_vnni = f->avx512_bf16 = false;
     }
@@ -116,17 +120,24 @@ char *dfit_cpu_features_str(const struct dfit_cpu_features *f, char *buf, size_t
         {f->avx512_vnni, "avx512_vnni"}, {f->avx512_bf16, "avx512_bf16"},
         {f->avx_vnni, "avx_vnni"},
     };
+    if (cap == 0)
+        return buf;
+    /* whole names only: one that does not fit ends the list there */
     size_t used = 0;
+    bool any = false;
     buf[0] = '\0';
     for (size_t i = 0; i < sizeof list / sizeof list[0]; i++) {
         if (!list[i].on)
             continue;
+        any = true;
         int n = snprintf(buf + used, cap - used, "%s%s", used ? " " : "", list[i].name);
-        if (n < 0 || (size_t)n >= cap - used)
+        if (n < 0 || (size_t)n >= cap - used) {
+            buf[used] = '\0';
             break;
+        }
         used += (size_t)n;
     }
-    if (!used)
+    if (!any)
         snprintf(buf, cap, "none");
     return buf;
 }

@@ -26,14 +26,19 @@ int dfit_err_prefix(struct dfit_err *err, const char *fmt, ...)
 {
     if (!err)
         return DFIT_EINTERNAL;
-    char prefix[DFIT_ERR_MSG_MAX];
-    char old[DFIT_ERR_MSG_MAX];
+    char joined[DFIT_ERR_MSG_MAX];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(prefix, sizeof prefix, fmt, ap);
+    int n = vsnprintf(joined, sizeof joined, fmt, ap);
     va_end(ap);
-    memcpy(old, err->msg, sizeof old);
-    snprintf(err->msg, sizeof err->msg, "%s: %s", prefix, old);
+    size_t used = n < 0 ? 0 : (size_t)n < sizeof joined ? (size_t)n : sizeof joined - 1;
+    /* append ": " and the old message, truncating at the buffer's end */
+    const char *parts[2] = {": ", err->msg};
+    for (int i = 0; i < 2; i++)
+        for (const char *p = parts[i]; *p && used + 1 < sizeof joined; p++)
+            joined[used++] = *p;
+    joined[used] = '\0';
+    memcpy(err->msg, joined, used + 1);
     return err->code ? err->code : DFIT_EINTERNAL;
 }
 

@@ -70,8 +70,10 @@ int dfit_threadpool_create(int n_threads, struct dfit_threadpool **out, struct d
         goto fail_nomem;
     for (int i = 1; i < n_threads; i++) {
         struct worker_arg *wa = malloc(sizeof *wa);
-        if (!wa)
+        if (!wa) {
+            tp->n_threads = i; /* join only what started */
             goto fail_nomem;
+        }
         wa->tp = tp;
         wa->ith = i;
         if (pthread_create(&tp->threads[i - 1], NULL, worker_main, wa) != 0) {
