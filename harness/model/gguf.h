@@ -176,4 +176,32 @@ int dfit_gguf_writer_add_tensor(struct dfit_gguf_writer *w, const char *name, en
  * `general.alignment` if set (u32, power of two), else 32. */
 int dfit_gguf_writer_write(struct dfit_gguf_writer *w, const char *path, struct dfit_err *err);
 
+/* ---- helpers shared by the reader, the writer and tools ------------- */
+
+/* Longest tensor name in bytes (llama.cpp's GGML_MAX_NAME - 1), enforced by
+ * the reader and the writer so files stay loadable by llama.cpp. */
+#define DFIT_GGUF_MAX_NAME 63
+
+/* Frees what v owns (string, array) and zeroes it. Accepts NULL. */
+void dfit_gguf_value_clear(struct dfit_gguf_value *v);
+/* Deep copy of src into *dst (overwritten, not freed first). Checks src:
+ * known type, no nested array, NULL data only when empty, bools 0 or 1.
+ * On failure *dst is zeroed and err holds the reason alone (the caller
+ * prefixes the key): DFIT_EINVAL or DFIT_ENOMEM. */
+int dfit_gguf_value_copy(struct dfit_gguf_value *dst, const struct dfit_gguf_value *src,
+                         struct dfit_err *err);
+/* Checks a tensor's type and shape and computes its size: a type dfit
+ * supports (DFIT_EUNSUPPORTED naming a known ggml type, else DFIT_EINVAL),
+ * n_dims 1..4, every ne[i] >= 1, ne[0] a multiple of the block size, the
+ * element count within int64 and the byte size within uint64. Sets
+ * *n_elements and *n_bytes (either may be NULL). On failure err holds the
+ * reason alone ("ne[1] is 0 (must be >= 1)"); the caller prefixes the
+ * tensor. */
+int dfit_gguf_tensor_size(uint32_t type, uint32_t n_dims, const int64_t *ne,
+                          uint64_t *n_elements, uint64_t *n_bytes, struct dfit_err *err);
+/* A printable form of len bytes at s for messages: bytes outside printable
+ * ASCII (and backslash, quote) as \xNN, cut with "..." to fit cap (>= 8).
+ * Returns buf. */
+const char *dfit_gguf_str_show(const char *s, uint64_t len, char *buf, size_t cap);
+
 #endif
