@@ -9,5 +9,6 @@ int dfit_cmd_compress(int argc, char **argv);
 int dfit_cmd_inspect(int argc, char **argv);
 int dfit_cmd_bench(int argc, char **argv);
 int dfit_cmd_tokenize(int argc, char **argv);
+int dfit_cmd_export(int argc, char **argv);
 
 #endif

@@ -8,6 +8,8 @@
 #ifndef DFIT_COMPRESS_CONVERT_H
 #define DFIT_COMPRESS_CONVERT_H
 
+#include <stdint.h>
+
 #include "model/types.h"
 #include "util/err.h"
 
@@ -16,6 +18,17 @@ struct dfit_convert_params {
     int n_threads;          /* for quantizing rows; <= 0 means 1 */
 };
 
+/* llama.cpp's general.file_type (LLAMA_FTYPE) for a model whose matrices
+ * are of type t: ALL_F32 0, MOSTLY_F16 1, MOSTLY_Q4_0 2, MOSTLY_Q8_0 7,
+ * MOSTLY_BF16 32. */
+uint32_t dfit_convert_file_type(enum dfit_type t);
+
+/* Converts in_path into out_path (written atomically). Fails with
+ * DFIT_EEXIST when out_path is the input file (same inode, or the writer's
+ * "<out_path>.tmp" is), DFIT_EINVAL naming the tensor when a matrix's row
+ * length does not suit the target type's block size, and with the reader's
+ * or writer's codes otherwise; on failure an existing out_path stays as it
+ * was. */
 int dfit_convert_file(const char *in_path, const char *out_path, const struct dfit_convert_params *p,
                       struct dfit_err *err);
 

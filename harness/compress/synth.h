@@ -34,15 +34,22 @@ int dfit_synth_preset(const char *name, struct dfit_synth_shape *out, struct dfi
 /* Checks a shape (divisibility, head_dim even, sizes > 0, caps); error names
  * the field. */
 int dfit_synth_shape_check(const struct dfit_synth_shape *s, struct dfit_err *err);
+/* Parameter count of a shape (all tensors' elements; the shape is assumed
+ * to pass dfit_synth_shape_check). */
+uint64_t dfit_synth_n_params(const struct dfit_synth_shape *s);
+/* Name of the preset equal to s in every field, or NULL. */
+const char *dfit_synth_preset_of(const struct dfit_synth_shape *s);
 
 struct dfit_synth_params {
     struct dfit_synth_shape shape;
     uint64_t seed;
     enum dfit_type type;   /* type of the 2-D weights; norms stay F32 */
-    const char *name;      /* general.name */
+    const char *name;      /* general.name; NULL: "dfit-synth-<preset>" */
 };
 
-/* Writes the model to path (atomically). */
+/* Writes the model to path (atomically). Fails with the shape check's
+ * DFIT_EINVAL, DFIT_EUNSUPPORTED for a type dfit lacks, or the writer's
+ * codes (err names the path); an existing file at path stays as it was. */
 int dfit_synth_write(const struct dfit_synth_params *p, const char *path, struct dfit_err *err);
 
 #endif
