@@ -20,6 +20,9 @@ enum dfit_cell_status {
     DFIT_CELL_SKIPPED = 5,   /* backend/device absent on this machine */
 };
 const char *dfit_cell_status_name(enum dfit_cell_status s); /* "ok", ... */
+/* The inverse of dfit_cell_status_name; false (and *out untouched) for an
+ * unknown name. */
+bool dfit_cell_status_from_name(const char *name, enum dfit_cell_status *out);
 
 /* Order statistics of a sample set, in nanoseconds or the sample's unit. */
 struct dfit_summary {
@@ -30,6 +33,8 @@ struct dfit_summary {
 
 enum dfit_phase { DFIT_PHASE_LOAD = 0, DFIT_PHASE_PREFILL = 1, DFIT_PHASE_DECODE = 2, DFIT_PHASE_COUNT };
 const char *dfit_phase_name(enum dfit_phase p); /* "load", "prefill", "decode" */
+/* The inverse of dfit_phase_name; false (and *out untouched) if unknown. */
+bool dfit_phase_from_name(const char *name, enum dfit_phase *out);
 
 #define DFIT_COUNTER_NAME_MAX 64
 #define DFIT_REASON_MAX 256
@@ -62,6 +67,9 @@ struct dfit_request_sample {
     uint64_t e2e_ns;                     /* submit to last token */
     uint32_t n_prompt, n_output;
     uint32_t first_gap;                  /* index of its first gap in gaps[] */
+    /* gaps[] holds the requests' gaps request by request, in request order:
+     * request i owns gaps[first_gap(i) .. first_gap(i+1)) (the last one up
+     * to n_gaps), so first_gap never decreases and requests[0] starts at 0. */
 };
 
 struct dfit_cell_result {
@@ -95,8 +103,12 @@ struct dfit_cell_result {
     bool valid;
     char invalid_reasons[512];           /* "; "-separated */
     char kernels[128];                   /* what the backend chose */
+
+    uint64_t wall_ns;                    /* whole cell: worker start to exit */
 };
 
+/* Frees requests, gaps_ns and counters and sets them to NULL and their
+ * counts to 0; the rest of *r is kept. Accepts NULL. */
 void dfit_cell_result_free_samples(struct dfit_cell_result *r); /* frees arrays */
 
 #endif

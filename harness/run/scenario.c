@@ -1,2 +1,950 @@
-/* harness/run/scenario.c — placeholder, to be written. */
-typedef int dfit_placeholder_scenario;
+/* scenario.c — reads a scenario INI file with libinih and validates every
+ * section, key and value, so that the runner can trust what it gets.
+ *
+ * libinih hands the handler only (section, key, value); line numbers come
+ * from our own line reader (ini_parse_stream), which also sees each section
+ * header first-hand — so empty sections, names longer than libinih's section
+ * buffer and junk after ']' are caught too — and strips leading blanks so
+ * that no line is ever taken as a multi-line continuation.
+ * Every error is "<file>:<line>: [<kind> <name>]: key '<key>': <what>".
+ * Non-goals: planning and running (plan.h, variants.h, the runner).
+ */
+#include "run/scenario.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ini.h>
+#include <math.h>
+#include <stddef.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "compress/synth.h"
+#include "model/types.h"
+
+#define MAX_FILE_BYTES (1u << 20)
+#define MAX_NAME_LEN 48
+#define MAX_KEYS 24
+#define MAX_COUNTERS 32
+
+enum kind { K_SCENARIO, K_VARIANT, K_TARGET, K_WORKLOAD, K_COUNT };
+static const char *const kind_names[K_COUNT] = {"scenario", "variant", "target", "workload"};
+
+enum vtype { V_STR, V_PATH, V_TYPE, V_MODE, V_INT, V_U32, V_U64, V_F64, V_LIST };
+
+struct keydef {
+    const char *name;
+    enum vtype type;
+    size_t off;        /* in the section's struct */
+    bool required;
+    double lo, hi;     /* numbers: allowed range */
+    bool lo_open;      /* value must be > lo */
+};
+
+#define INF INFINITY
+#define SC(f) offsetof(struct dfit_scenario, f)
+#define VA(f) offsetof(struct dfit_variant_spec, f)
+#define TA(f) offsetof(struct dfit_target_spec, f)
+#define WO(f) offsetof(struct dfit_workload_spec, f)
+
+static const struct keydef scenario_keys[] = {
+    {"name", V_STR, SC(name), false, 0, 0, false},
+    {"base", V_STR, SC(base), true, 0, 0, false},
+    {"reference", V_STR, SC(reference), false, 0, 0, false},
+    {"eval", V_PATH, SC(eval), false, 0, 0, false},
+    {"eval_tokens", V_U32, SC(eval_tokens), false, 2, 1 << 24, false},
+    {"seed", V_U64, SC(seed), false, 0, INF, false},
+    {NULL, 0, 0, false, 0, 0, false},
+};
+static const struct keydef variant_keys[] = {
+    {"file", V_PATH, VA(file), false, 0, 0, false},
+    {"compress", V_TYPE, VA(compress), false, 0, 0, false},
+    {"from", V_STR, VA(from), false, 0, 0, false},
+    {NULL, 0, 0, false, 0, 0, false},
+};
+static const struct keydef target_keys[] = {
+    {"backend", V_STR, TA(backend), true, 0, 0, false},
+    {"threads", V_INT, TA(threads), false, 1, 4096, false},
+    {"memory_limit_mib", V_F64, TA(memory_limit_mib), false, 0, 1e9, true},
+    {"price_per_hour", V_F64, TA(price_per_hour), false, 0, 1e6, false},
+    {"time_limit_s", V_F64, TA(time_limit_s), false, 0, 1e7, true},
+    {"kernels", V_STR, TA(kernels), false, 0, 0, false},
+    {"device", V_STR, TA(device), false, 0, 0, false},
+    {"counters", V_LIST, TA(counters), false, 0, 0, false},
+    {"p95_ttft_ms", V_F64, TA(slo.p95_ttft_ms), false, 0, INF, true},
+    {"p95_tpot_ms", V_F64, TA(slo.p95_tpot_ms), false, 0, INF, true},
+    {"p95_e2e_ms", V_F64, TA(slo.p95_e2e_ms), false, 0, INF, true},
+    {"min_tokens_per_s", V_F64, TA(slo.min_tokens_per_s), false, 0, INF, false},
+    {"max_memory_mib", V_F64, TA(slo.max_memory_mib), false, 0, INF, true},
+    {"max_usd_per_mtok", V_F64, TA(slo.max_usd_per_mtok), false, 0, INF, false},
+    {"min_quality", V_F64, TA(slo.min_quality), false, 0, 1, false},
+    {NULL, 0, 0, false, 0, 0, false},
+};
+static const struct keydef workload_keys[] = {
+    {"mode", V_MODE, WO(mode), true, 0, 0, false},
+    {"prompt_tokens", V_U32, WO(prompt_tokens), true, 1, 1 << 20, false},
+    {"output_tokens", V_U32, WO(output_tokens), true, 1, 1 << 20, false},
+    {"batch", V_U32, WO(batch), false, 1, 4096, false},
+    {"min_duration_ms", V_U64, WO(min_duration_ms), false, 0, 1e10, false},
+    {"min_requests", V_U32, WO(min_requests), false, 1, 1e9, false},
+    {"warmup_requests", V_U32, WO(warmup_requests), false, 0, 1e9, false},
+    {NULL, 0, 0, false, 0, 0, false},
+};
+static const struct keydef *const key_tables[K_COUNT] = {scenario_keys, variant_keys, target_keys,
+                                                         workload_keys};
+
+/* One section as it appeared in the file. */
+struct sec {
+    enum kind kind;
+    int index;                /* into the scenario's array of that kind */
+    int line;
+    int key_line[MAX_KEYS];   /* line each key was set at; 0 = not set */
+};
+
+struct parser {
+    struct dfit_scenario *s;
+    const char *buf;          /* whole file */
+    size_t len, pos;
+    int line;                 /* of the line last handed to libinih */
+    struct sec *secs;
+    int n_secs;
+    int cur;                  /* index into secs, -1 before the first */
+    int scenario_sec;         /* index into secs of [scenario], -1 if none */
+    int err_line;             /* line of the first error; 0 = none yet */
+    int err_code;             /* its code */
+    struct dfit_err *err;
+};
+
+/* ---- messages ----------------------------------------------------------- */
+
+static const char *sec_name(const struct parser *p, const struct sec *sec)
+{
+    switch (sec->kind) {
+    case K_VARIANT: return p->s->variants[sec->index].name;
+    case K_TARGET: return p->s->targets[sec->index].name;
+    case K_WORKLOAD: return p->s->workloads[sec->index].name;
+    default: return NULL;
+    }
+}
+
+/* Records the first error: "<file>:<line>: [<kind> <name>]: <msg>". Returns
+ * 0, which is libinih's "handler failed". */
+__attribute__((format(printf, 5, 6)))
+static int fail(struct parser *p, int code, int line, const struct sec *sec, const char *fmt, ...)
+{
+    if (p->err_line)
+        return 0;
+    char msg[DFIT_ERR_MSG_MAX], where[128] = "";
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (sec) {
+        const char *name = sec_name(p, sec);
+        snprintf(where, sizeof where, "[%s%s%s]: ", kind_names[sec->kind], name ? " " : "", name ? name : "");
+    }
+    p->err_line = line > 0 ? line : 1;
+    p->err_code = code;
+    dfit_err_set(p->err, code, "%s:%d: %s%s", p->s->path, p->err_line, where, msg);
+    return 0;
+}
+
+/* Optimal string alignment distance (edits and adjacent swaps), capped. */
+static int edit_distance(const char *a, const char *b)
+{
+    size_t na = strlen(a), nb = strlen(b);
+    if (na > 40 || nb > 40)
+        return 99;
+    int d[41][41];
+    for (size_t i = 0; i <= na; i++)
+        d[i][0] = (int)i;
+    for (size_t j = 0; j <= nb; j++)
+        d[0][j] = (int)j;
+    for (size_t i = 1; i <= na; i++)
+        for (size_t j = 1; j <= nb; j++) {
+            int cost = a[i - 1] != b[j - 1];
+            int v = d[i - 1][j] + 1;
+            if (d[i][j - 1] + 1 < v)
+                v = d[i][j - 1] + 1;
+            if (d[i - 1][j - 1] + cost < v)
+                v = d[i - 1][j - 1] + cost;
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+                v = d[i - 2][j - 2] + 1;
+            d[i][j] = v;
+        }
+    return d[na][nb];
+}
+
+/* " (did you mean 'x'?)" for the closest of n names within distance 2. */
+static const char *suggest(const char *word, const char *const *names, int n, char *buf, size_t cap)
+{
+    int best = 3;
+    const char *pick = NULL;
+    for (int i = 0; i < n; i++) {
+        int d = edit_distance(word, names[i]);
+        if (d < best) {
+            best = d;
+            pick = names[i];
+        }
+    }
+    if (pick)
+        snprintf(buf, cap, " (did you mean '%s'?)", pick);
+    else
+        buf[0] = '\0';
+    return buf;
+}
+
+/* ---- sections ------------------------------------------------------------ */
+
+static void *grow(void **arr, int *n, size_t elem)
+{
+    char *a = realloc(*arr, (size_t)(*n + 1) * elem);
+    if (!a)
+        return NULL;
+    *arr = a;
+    memset(a + (size_t)*n * elem, 0, elem);
+    return a + (size_t)(*n)++ * elem;
+}
+
+static int find_index(const struct parser *p, enum kind k, const char *name)
+{
+    const struct dfit_scenario *s = p->s;
+    int n = k == K_VARIANT ? s->n_variants : k == K_TARGET ? s->n_targets : s->n_workloads;
+    for (int i = 0; i < n; i++) {
+        const char *have = k == K_VARIANT ? s->variants[i].name
+                         : k == K_TARGET ? s->targets[i].name : s->workloads[i].name;
+        if (strcmp(have, name) == 0)
+            return i;
+    }
+    return -1;
+}
+
+static int sec_of(const struct parser *p, enum kind k, int index)
+{
+    for (int i = 0; i < p->n_secs; i++)
+        if (p->secs[i].kind == k && p->secs[i].index == index)
+            return i;
+    return -1;
+}
+
+static bool valid_name(const char *n)
+{
+    if (!isalnum((unsigned char)n[0]))
+        return false;
+    for (; *n; n++)
+        if (!isalnum((unsigned char)*n) && *n != '_' && *n != '-' && *n != '.')
+            return false;
+    return true;
+}
+
+static int add_section(struct parser *p, enum kind k, const char *name)
+{
+    struct dfit_scenario *s = p->s;
+    int index = 0;
+    char *dup = name ? strdup(name) : NULL;
+    if (name && !dup)
+        return fail(p, DFIT_ENOMEM, p->line, NULL, "out of memory");
+    if (k == K_VARIANT) {
+        struct dfit_variant_spec *v = grow((void **)&s->variants, &s->n_variants, sizeof *v);
+        if (!v)
+            goto nomem;
+        *v = (struct dfit_variant_spec){.name = dup, .line = p->line};
+        index = s->n_variants - 1;
+    } else if (k == K_TARGET) {
+        struct dfit_target_spec *t = grow((void **)&s->targets, &s->n_targets, sizeof *t);
+        if (!t)
+            goto nomem;
+        *t = (struct dfit_target_spec){.name = dup, .threads = 1, .memory_limit_mib = NAN,
+                                       .price_per_hour = NAN, .time_limit_s = 600, .line = p->line,
+                                       .slo = {NAN, NAN, NAN, NAN, NAN, NAN, NAN}};
+        index = s->n_targets - 1;
+    } else if (k == K_WORKLOAD) {
+        struct dfit_workload_spec *w = grow((void **)&s->workloads, &s->n_workloads, sizeof *w);
+        if (!w)
+            goto nomem;
+        *w = (struct dfit_workload_spec){.name = dup, .batch = 1, .min_duration_ms = 1000,
+                                         .min_requests = 8, .warmup_requests = 1, .line = p->line};
+        index = s->n_workloads - 1;
+    }
+    struct sec *sec = grow((void **)&p->secs, &p->n_secs, sizeof *sec);
+    if (!sec)
+        return fail(p, DFIT_ENOMEM, p->line, NULL, "out of memory");
+    sec->kind = k;
+    sec->index = index;
+    sec->line = p->line;
+    p->cur = p->n_secs - 1;
+    if (k == K_SCENARIO)
+        p->scenario_sec = p->cur;
+    return 1;
+nomem:
+    free(dup);
+    return fail(p, DFIT_ENOMEM, p->line, NULL, "out of memory");
+}
+
+/* A "[...]" line (leading blanks already gone). */
+static void begin_section(struct parser *p, const char *line)
+{
+    const char *close = strchr(line, ']');
+    if (!close) {
+        fail(p, DFIT_EINVAL, p->line, NULL, "section header has no closing ']'");
+        return;
+    }
+    for (const char *t = close + 1; *t && *t != ';' && *t != '#'; t++)
+        if (!isspace((unsigned char)*t)) {
+            fail(p, DFIT_EINVAL, p->line, NULL, "unexpected text after ']': '%s'", close + 1);
+            return;
+        }
+    char text[256];
+    size_t n = (size_t)(close - line - 1);
+    if (n >= sizeof text)
+        n = sizeof text - 1;
+    memcpy(text, line + 1, n);
+    text[n] = '\0';
+    char *kind = text;
+    while (isspace((unsigned char)*kind))
+        kind++;
+    char *name = kind;
+    while (*name && !isspace((unsigned char)*name))
+        name++;
+    if (*name)
+        *name++ = '\0';
+    while (isspace((unsigned char)*name))
+        name++;
+    for (char *e = name + strlen(name); e > name && isspace((unsigned char)e[-1]);)
+        *--e = '\0';
+
+    int k = 0;
+    while (k < K_COUNT && strcmp(kind, kind_names[k]) != 0)
+        k++;
+    if (k == K_COUNT) {
+        char hint[96];
+        fail(p, DFIT_EINVAL, p->line, NULL,
+             "unknown section kind '%s'%s; sections are [scenario], [variant NAME], [target NAME] "
+             "and [workload NAME]", kind, suggest(kind, kind_names, K_COUNT, hint, sizeof hint));
+        return;
+    }
+    if (k == K_SCENARIO) {
+        if (*name) {
+            fail(p, DFIT_EINVAL, p->line, NULL, "[scenario] takes no name (found '%s'); "
+                 "set it with 'name = %s' inside the section", name, name);
+        } else if (p->scenario_sec >= 0) {
+            fail(p, DFIT_EINVAL, p->line, NULL, "duplicate section [scenario] (first at line %d)",
+                 p->secs[p->scenario_sec].line);
+        } else {
+            add_section(p, K_SCENARIO, NULL);
+        }
+        return;
+    }
+    if (!*name) {
+        fail(p, DFIT_EINVAL, p->line, NULL, "section [%s] needs a name: [%s NAME]", kind, kind);
+        return;
+    }
+    if (strlen(name) > MAX_NAME_LEN || !valid_name(name)) {
+        fail(p, DFIT_EINVAL, p->line, NULL,
+             "[%s %s]: bad name: names are 1 to %d letters, digits, '_', '-' or '.', starting "
+             "with a letter or digit", kind, name, MAX_NAME_LEN);
+        return;
+    }
+    int have = find_index(p, (enum kind)k, name);
+    if (have >= 0) {
+        fail(p, DFIT_EINVAL, p->line, NULL, "duplicate section [%s %s] (first at line %d)", kind, name,
+             p->secs[sec_of(p, (enum kind)k, have)].line);
+        return;
+    }
+    add_section(p, (enum kind)k, name);
+}
+
+/* libinih's fgets: one line per call, counted; leading blanks removed. */
+static char *read_line(char *str, int num, void *stream)
+{
+    struct parser *p = stream;
+    if (p->err_line || p->pos >= p->len)
+        return NULL;
+    const char *s = p->buf + p->pos;
+    const char *nl = memchr(s, '\n', p->len - p->pos);
+    size_t n = nl ? (size_t)(nl - s) : p->len - p->pos;
+    p->pos += n + (nl ? 1 : 0);
+    p->line++;
+    if (p->line == 1 && n >= 3 && memcmp(s, "\xEF\xBB\xBF", 3) == 0) {
+        s += 3;
+        n -= 3;
+    }
+    if (n && s[n - 1] == '\r')
+        n--;
+    if (memchr(s, '\0', n)) {
+        fail(p, DFIT_EINVAL, p->line, NULL, "line contains a NUL byte (not a text file?)");
+        return NULL;
+    }
+    while (n && (*s == ' ' || *s == '\t')) {
+        s++;
+        n--;
+    }
+    if (n + 2 > (size_t)num) {
+        fail(p, DFIT_EINVAL, p->line, NULL, "line is longer than %d characters", num - 2);
+        return NULL;
+    }
+    memcpy(str, s, n);
+    str[n] = '\0';
+    if (str[0] == '[')
+        begin_section(p, str);
+    return str;
+}
+
+/* ---- values ------------------------------------------------------------- */
+
+static bool parse_i64(const char *v, long long *out)
+{
+    char *end;
+    if (!*v || isspace((unsigned char)*v))
+        return false;
+    errno = 0;
+    *out = strtoll(v, &end, 10);
+    return errno == 0 && *end == '\0';
+}
+
+static bool parse_u64(const char *v, uint64_t *out)
+{
+    char *end;
+    if (!isdigit((unsigned char)*v))
+        return false;
+    errno = 0;
+    unsigned long long x = strtoull(v, &end, 10);
+    *out = x;
+    return errno == 0 && *end == '\0';
+}
+
+static bool parse_f64(const char *v, double *out)
+{
+    char *end;
+    if (!*v || isspace((unsigned char)*v))
+        return false;
+    errno = 0;
+    *out = strtod(v, &end);
+    return errno == 0 && *end == '\0' && isfinite(*out);
+}
+
+static int check_range(struct parser *p, const struct sec *sec, const struct keydef *k, const char *v,
+                       double x)
+{
+    if ((k->lo_open ? x > k->lo : x >= k->lo) && x <= k->hi)
+        return 1;
+    char lo[32], hi[32];
+    snprintf(lo, sizeof lo, "%.15g", k->lo);
+    snprintf(hi, sizeof hi, "%.15g", k->hi);
+    if (isinf(k->hi))
+        return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': %s is out of range (must be %s %s)", k->name,
+                    v, k->lo_open ? ">" : ">=", lo);
+    return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': %s is out of range (must be %s %s and <= %s)",
+                k->name, v, k->lo_open ? ">" : ">=", lo, hi);
+}
+
+static int set_list(struct parser *p, const struct sec *sec, const struct keydef *k, const char *v,
+                    struct dfit_target_spec *t)
+{
+    const char *q = v;
+    while (*q) {
+        const char *c = strchr(q, ',');
+        size_t n = c ? (size_t)(c - q) : strlen(q);
+        while (n && isspace((unsigned char)*q)) {
+            q++;
+            n--;
+        }
+        while (n && isspace((unsigned char)q[n - 1]))
+            n--;
+        if (!n)
+            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': empty event name in '%s'", k->name, v);
+        if (n >= 64)
+            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': event name '%.*s' is longer than 63 "
+                        "characters", k->name, (int)n, q);
+        for (size_t i = 0; i < n; i++)
+            if (!isalnum((unsigned char)q[i]) && !strchr("_:.=-", q[i]))
+                return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': '%.*s' is not a PAPI event name",
+                            k->name, (int)n, q);
+        for (int i = 0; i < t->n_counters; i++)
+            if (strlen(t->counters[i]) == n && memcmp(t->counters[i], q, n) == 0)
+                return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': event '%.*s' listed twice",
+                            k->name, (int)n, q);
+        if (t->n_counters == MAX_COUNTERS)
+            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': more than %d events", k->name,
+                        MAX_COUNTERS);
+        char *name = strndup(q, n);
+        char **slot = name ? grow((void **)&t->counters, &t->n_counters, sizeof *slot) : NULL;
+        if (!slot) {
+            free(name);
+            return fail(p, DFIT_ENOMEM, p->line, sec, "out of memory");
+        }
+        *slot = name;
+        q += n;
+        while (*q && *q != ',')
+            q++;
+        if (*q == ',') {
+            q++;
+            if (!*q)
+                return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': empty event name in '%s'", k->name, v);
+        }
+    }
+    return 1;
+}
+
+static int set_value(struct parser *p, const struct sec *sec, const struct keydef *k, const char *v)
+{
+    struct dfit_scenario *s = p->s;
+    char *base = sec->kind == K_SCENARIO ? (char *)s
+               : sec->kind == K_VARIANT ? (char *)&s->variants[sec->index]
+               : sec->kind == K_TARGET ? (char *)&s->targets[sec->index]
+               : (char *)&s->workloads[sec->index];
+    void *field = base + k->off;
+    long long i;
+    uint64_t u;
+    double f;
+    enum dfit_type type;
+    switch (k->type) {
+    case V_STR:
+    case V_PATH:
+    case V_TYPE:
+        if (k->type == V_TYPE) {
+            if (dfit_type_from_name(v, &type) != 0)
+                return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': unknown type '%s' (types: f32, f16, "
+                            "bf16, q8_0, q4_0)", k->name, v);
+            v = dfit_type_info(type)->name;
+        }
+        if (!(*(char **)field = strdup(v)))
+            return fail(p, DFIT_ENOMEM, p->line, sec, "out of memory");
+        return 1;
+    case V_MODE:
+        if (strcmp(v, "single-stream") == 0)
+            *(enum dfit_workload_mode *)field = DFIT_MODE_SINGLE_STREAM;
+        else if (strcmp(v, "offline") == 0)
+            *(enum dfit_workload_mode *)field = DFIT_MODE_OFFLINE;
+        else
+            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': unknown mode '%s' (modes: single-stream, "
+                        "offline)", k->name, v);
+        return 1;
+    case V_INT:
+    case V_U32:
+        if (!parse_i64(v, &i))
+            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': '%s' is not an integer", k->name, v);
+        if (!check_range(p, sec, k, v, (double)i))
+            return 0;
+        if (k->type == V_INT)
+            *(int *)field = (int)i;
+        else
+            *(uint32_t *)field = (uint32_t)i;
+        return 1;
+    case V_U64:
+        if (!parse_u64(v, &u)) {
+            if (parse_i64(v, &i) && i < 0)
+                return check_range(p, sec, k, v, (double)i);
+            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': '%s' is not an unsigned integer%s",
+                        k->name, v, v[0] == '-' ? "" : " below 2^64");
+        }
+        if (!check_range(p, sec, k, v, (double)u))
+            return 0;
+        *(uint64_t *)field = u;
+        return 1;
+    case V_F64:
+        if (!parse_f64(v, &f))
+            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': '%s' is not a finite number", k->name, v);
+        if (!check_range(p, sec, k, v, f))
+            return 0;
+        *(double *)field = f;
+        return 1;
+    case V_LIST:
+        return set_list(p, sec, k, v, &s->targets[sec->index]);
+    }
+    return fail(p, DFIT_EINTERNAL, p->line, sec, "key '%s': no parser for its type", k->name);
+}
+
+static int on_key(void *user, const char *section, const char *key, const char *value)
+{
+    struct parser *p = user;
+    (void)section; /* we track sections ourselves (see read_line) */
+    if (p->err_line)
+        return 0;
+    if (p->cur < 0)
+        return fail(p, DFIT_EINVAL, p->line, NULL, "key '%s' outside any section (start with [scenario])",
+                    key);
+    const struct sec *sec = &p->secs[p->cur];
+    if (!*key)
+        return fail(p, DFIT_EINVAL, p->line, sec, "a line with '=' but no key name");
+    const struct keydef *table = key_tables[sec->kind];
+    int n = 0;
+    while (table[n].name && strcmp(table[n].name, key) != 0)
+        n++;
+    if (!table[n].name) {
+        const char *names[MAX_KEYS];
+        int n_names = 0;
+        for (; table[n_names].name; n_names++)
+            names[n_names] = table[n_names].name;
+        char hint[96];
+        return fail(p, DFIT_EINVAL, p->line, sec, "unknown key '%s'%s", key,
+                    suggest(key, names, n_names, hint, sizeof hint));
+    }
+    if (sec->key_line[n])
+        return fail(p, DFIT_EINVAL, p->line, sec, "duplicate key '%s' (first set at line %d)", key,
+                    sec->key_line[n]);
+    p->secs[p->cur].key_line[n] = p->line;
+    if (!*value)
+        return fail(p, DFIT_EINVAL, p->line, sec, "key '%s' has no value", key);
+    return set_value(p, sec, &table[n], value);
+}
+
+/* ---- whole-file checks ----------------------------------------------------- */
+
+static int key_index(enum kind k, const char *name)
+{
+    for (int i = 0; key_tables[k][i].name; i++)
+        if (strcmp(key_tables[k][i].name, name) == 0)
+            return i;
+    return -1;
+}
+
+static int key_line(const struct sec *sec, const char *name)
+{
+    int i = key_index(sec->kind, name);
+    return i >= 0 ? sec->key_line[i] : 0;
+}
+
+/* Resolves *path against the scenario's directory and checks it is a
+ * readable regular file. */
+static int resolve_file(struct parser *p, const struct sec *sec, const char *key, char **path)
+{
+    char *r;
+    if ((*path)[0] == '/') {
+        r = strdup(*path);
+    } else if (asprintf(&r, "%s/%s", p->s->dir, *path) < 0) {
+        r = NULL;
+    }
+    if (!r)
+        return fail(p, DFIT_ENOMEM, key_line(sec, key), sec, "out of memory");
+    struct stat st;
+    const char *why = NULL;
+    if (stat(r, &st) != 0)
+        why = strerror(errno);
+    else if (!S_ISREG(st.st_mode))
+        why = "not a regular file";
+    else if (access(r, R_OK) != 0)
+        why = strerror(errno);
+    if (why) {
+        int rc = fail(p, DFIT_EINVAL, key_line(sec, key), sec, "key '%s': '%s' (%s): %s", key, *path, r, why);
+        free(r);
+        return rc;
+    }
+    free(*path);
+    *path = r;
+    return 1;
+}
+
+static int check_variants(struct parser *p)
+{
+    struct dfit_scenario *s = p->s;
+    for (int i = 0; i < s->n_variants; i++) {
+        struct dfit_variant_spec *v = &s->variants[i];
+        const struct sec *sec = &p->secs[sec_of(p, K_VARIANT, i)];
+        if (v->file && v->compress)
+            return fail(p, DFIT_EINVAL, key_line(sec, "file") > key_line(sec, "compress")
+                        ? key_line(sec, "file") : key_line(sec, "compress"), sec,
+                        "keys 'file' and 'compress': a variant is either a file or a recipe, not both");
+        if (!v->file && !v->compress)
+            return fail(p, DFIT_EINVAL, v->line, sec, "needs key 'file' (a model file) or key 'compress' "
+                        "(a recipe, e.g. compress = q8_0)");
+        if (v->from && !v->compress)
+            return fail(p, DFIT_EINVAL, key_line(sec, "from"), sec, "key 'from': only a 'compress' "
+                        "recipe has a parent variant");
+        if (v->from && dfit_scenario_variant(s, v->from) == NULL) {
+            const char *names[64];
+            int n = s->n_variants < 64 ? s->n_variants : 64;
+            for (int j = 0; j < n; j++)
+                names[j] = s->variants[j].name;
+            char hint[96];
+            return fail(p, DFIT_EINVAL, key_line(sec, "from"), sec, "key 'from': no variant named '%s'%s",
+                        v->from, suggest(v->from, names, n, hint, sizeof hint));
+        }
+        /* follow the parents; coming back to v means v is on a cycle */
+        const struct dfit_variant_spec *at = v;
+        for (int steps = 0; at && at->from && steps <= s->n_variants; steps++) {
+            at = dfit_scenario_variant(s, at->from);
+            if (at != v)
+                continue;
+            char chain[512] = "";
+            size_t len = 0;
+            const struct dfit_variant_spec *c = v;
+            for (int j = 0; j <= s->n_variants && len < sizeof chain; j++) {
+                len += (size_t)snprintf(chain + len, sizeof chain - len, "%s%s", j ? " -> " : "", c->name);
+                if (j && c == v)
+                    break;
+                c = dfit_scenario_variant(s, c->from);
+            }
+            return fail(p, DFIT_EINVAL, key_line(sec, "from"), sec,
+                        "key 'from': the variants' parents form a cycle: %s", chain);
+        }
+        if (v->file && !resolve_file(p, sec, "file", &v->file))
+            return 0;
+    }
+    return 1;
+}
+
+static int check_scenario_keys(struct parser *p, const struct sec *sec)
+{
+    struct dfit_scenario *s = p->s;
+    static const char *const what[] = {NULL, "[variant NAME]", "[target NAME]", "[workload NAME]"};
+    int counts[K_COUNT] = {1, s->n_variants, s->n_targets, s->n_workloads};
+    for (int k = K_VARIANT; k < K_COUNT; k++)
+        if (counts[k] == 0)
+            return fail(p, DFIT_EINVAL, sec->line, sec, "no %s section: a scenario needs at least one",
+                        what[k]);
+    if (!s->reference && !(s->reference = strdup(s->variants[0].name)))
+        return fail(p, DFIT_ENOMEM, sec->line, sec, "out of memory");
+    if (!dfit_scenario_variant(s, s->reference))
+        return fail(p, DFIT_EINVAL, key_line(sec, "reference"), sec, "key 'reference': no variant named '%s'",
+                    s->reference);
+    if (!s->eval && !(s->eval = strdup("synth")))
+        return fail(p, DFIT_ENOMEM, sec->line, sec, "out of memory");
+    if (strcmp(s->eval, "synth") != 0 && !resolve_file(p, sec, "eval", &s->eval))
+        return 0;
+    if (strncmp(s->base, "synth:", 6) == 0) {
+        char preset[DFIT_SYNTH_PRESET_MAX];
+        uint64_t seed;
+        const char *spec = s->base + 6, *colon = strchr(spec, ':');
+        size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
+        struct dfit_synth_shape shape;
+        struct dfit_err e = {0};
+        if (n == 0 || n >= sizeof preset)
+            return fail(p, DFIT_EINVAL, key_line(sec, "base"), sec, "key 'base': '%s' names no synth preset "
+                        "(write synth:PRESET or synth:PRESET:SEED)", s->base);
+        memcpy(preset, spec, n);
+        preset[n] = '\0';
+        if (dfit_synth_preset(preset, &shape, &e) != 0)
+            return fail(p, DFIT_EINVAL, key_line(sec, "base"), sec, "key 'base': %s", e.msg);
+        if (colon && !parse_u64(colon + 1, &seed))
+            return fail(p, DFIT_EINVAL, key_line(sec, "base"), sec, "key 'base': seed '%s' is not an "
+                        "unsigned integer", colon + 1);
+        return 1;
+    }
+    return resolve_file(p, sec, "base", &s->base);
+}
+
+static int check_all(struct parser *p)
+{
+    struct dfit_scenario *s = p->s;
+    if (p->scenario_sec < 0)
+        return fail(p, DFIT_EINVAL, 1, NULL, "no [scenario] section (it holds 'base', the model the "
+                    "variants are made from)");
+    for (int i = 0; i < p->n_secs; i++) {
+        const struct sec *sec = &p->secs[i];
+        const struct keydef *t = key_tables[sec->kind];
+        for (int k = 0; t[k].name; k++)
+            if (t[k].required && !sec->key_line[k])
+                return fail(p, DFIT_EINVAL, sec->line, sec, "missing key '%s'", t[k].name);
+        if (sec->kind == K_WORKLOAD) {
+            const struct dfit_workload_spec *w = &s->workloads[sec->index];
+            if (w->mode == DFIT_MODE_SINGLE_STREAM && w->batch > 1)
+                return fail(p, DFIT_EINVAL, key_line(sec, "batch"), sec, "key 'batch': single-stream runs "
+                            "one request at a time, so batch must be 1 (got %u; use mode = offline)",
+                            w->batch);
+        }
+    }
+    if (!check_variants(p))
+        return 0;
+    return check_scenario_keys(p, &p->secs[p->scenario_sec]);
+}
+
+/* ---- entry points ----------------------------------------------------------- */
+
+static int read_file(const char *path, char **buf, size_t *len, struct dfit_err *err)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return dfit_err_set(err, DFIT_EIO, "%s: cannot open: %s", path, strerror(errno));
+    struct stat st;
+    int rc = 0;
+    *buf = NULL;
+    if (fstat(fd, &st) != 0) {
+        rc = dfit_err_set(err, DFIT_EIO, "%s: cannot stat: %s", path, strerror(errno));
+        goto done;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        rc = dfit_err_set(err, DFIT_EIO, "%s: not a regular file", path);
+        goto done;
+    }
+    if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
+        rc = dfit_err_set(err, DFIT_EINVAL, "%s: %lld bytes is more than a scenario file may hold (%u)",
+                          path, (long long)st.st_size, MAX_FILE_BYTES);
+        goto done;
+    }
+    if (!(*buf = malloc((size_t)st.st_size + 1))) {
+        rc = dfit_err_set(err, DFIT_ENOMEM, "%s: out of memory", path);
+        goto done;
+    }
+    size_t got = 0;
+    while (got < (size_t)st.st_size) {
+        ssize_t r = read(fd, *buf + got, (size_t)st.st_size - got);
+        if (r < 0 && errno == EINTR)
+            continue;
+        if (r <= 0) {
+            rc = dfit_err_set(err, DFIT_EIO, "%s: read failed: %s", path, r ? strerror(errno) : "file shrank");
+            free(*buf);
+            *buf = NULL;
+            goto done;
+        }
+        got += (size_t)r;
+    }
+    (*buf)[got] = '\0';
+    *len = got;
+done:
+    close(fd);
+    return rc;
+}
+
+/* The text of line `line` (1-based) for syntax messages. */
+static void line_text(const char *buf, size_t len, int line, char *out, size_t cap)
+{
+    const char *s = buf, *end = buf + len;
+    for (int i = 1; i < line && s < end; i++) {
+        const char *nl = memchr(s, '\n', (size_t)(end - s));
+        s = nl ? nl + 1 : end;
+    }
+    size_t n = 0;
+    while (s < end && *s != '\n' && *s != '\r' && n + 1 < cap) {
+        out[n++] = isprint((unsigned char)*s) ? *s : '?';
+        s++;
+    }
+    out[n] = '\0';
+}
+
+int dfit_scenario_load(const char *path, struct dfit_scenario **out, struct dfit_err *err)
+{
+    struct parser p = {.cur = -1, .scenario_sec = -1, .err = err};
+    struct dfit_scenario *s = NULL;
+    char *buf = NULL;
+    size_t len = 0;
+    int rc;
+    *out = NULL;
+    dfit_err_clear(err);
+    if ((rc = read_file(path, &buf, &len, err)))
+        return rc;
+    if (!(s = calloc(1, sizeof *s)) || !(s->path = strdup(path)))
+        goto nomem;
+    s->eval_tokens = 512;
+    s->seed = 42;
+    const char *slash = strrchr(path, '/');
+    s->dir = slash ? strndup(path, slash == path ? 1 : (size_t)(slash - path)) : strdup(".");
+    if (!s->dir)
+        goto nomem;
+    p.s = s;
+    p.buf = buf;
+    p.len = len;
+
+    int bad = ini_parse_stream(read_line, &p, on_key, &p);
+    if (bad == -2)
+        goto nomem;
+    if (bad > 0 && (!p.err_line || bad < p.err_line)) {
+        char text[80];
+        line_text(buf, len, bad, text, sizeof text);
+        p.err_line = 0;
+        fail(&p, DFIT_EINVAL, bad, NULL, "expected '[section]' or 'key = value', found '%s'", text);
+    }
+    if (!p.err_line)
+        check_all(&p);
+    if (!p.err_line && !s->name) {
+        const char *b = slash ? slash + 1 : path, *dot = strrchr(b, '.');
+        if (!(s->name = strndup(b, dot && dot != b ? (size_t)(dot - b) : strlen(b))))
+            goto nomem;
+    }
+    if (p.err_line)
+        goto fail;
+    free(p.secs);
+    free(buf);
+    *out = s;
+    return 0;
+nomem:
+    p.err_code = dfit_err_set(err, DFIT_ENOMEM, "%s: out of memory", path);
+fail:
+    rc = p.err_code ? p.err_code : DFIT_EINVAL;
+    free(p.secs);
+    free(buf);
+    dfit_scenario_free(s);
+    return rc;
+}
+
+void dfit_scenario_free(struct dfit_scenario *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < s->n_variants; i++) {
+        free(s->variants[i].name);
+        free(s->variants[i].file);
+        free(s->variants[i].compress);
+        free(s->variants[i].from);
+    }
+    for (int i = 0; i < s->n_targets; i++) {
+        struct dfit_target_spec *t = &s->targets[i];
+        free(t->name);
+        free(t->backend);
+        free(t->kernels);
+        free(t->device);
+        for (int j = 0; j < t->n_counters; j++)
+            free(t->counters[j]);
+        free(t->counters);
+    }
+    for (int i = 0; i < s->n_workloads; i++)
+        free(s->workloads[i].name);
+    free(s->variants);
+    free(s->targets);
+    free(s->workloads);
+    free(s->path);
+    free(s->dir);
+    free(s->name);
+    free(s->base);
+    free(s->reference);
+    free(s->eval);
+    free(s);
+}
+
+const struct dfit_variant_spec *dfit_scenario_variant(const struct dfit_scenario *s, const char *name)
+{
+    for (int i = 0; s && name && i < s->n_variants; i++)
+        if (strcmp(s->variants[i].name, name) == 0)
+            return &s->variants[i];
+    return NULL;
+}
+
+const struct dfit_target_spec *dfit_scenario_target(const struct dfit_scenario *s, const char *name)
+{
+    for (int i = 0; s && name && i < s->n_targets; i++)
+        if (strcmp(s->targets[i].name, name) == 0)
+            return &s->targets[i];
+    return NULL;
+}
+
+const struct dfit_workload_spec *dfit_scenario_workload(const struct dfit_scenario *s, const char *name)
+{
+    for (int i = 0; s && name && i < s->n_workloads; i++)
+        if (strcmp(s->workloads[i].name, name) == 0)
+            return &s->workloads[i];
+    return NULL;
+}
+
+const char *dfit_workload_mode_name(enum dfit_workload_mode m)
+{
+    return m == DFIT_MODE_OFFLINE ? "offline" : m == DFIT_MODE_SINGLE_STREAM ? "single-stream" : "?";
+}
+
+bool dfit_scenario_synth_base(const struct dfit_scenario *s, char preset[DFIT_SYNTH_PRESET_MAX],
+                              uint64_t *seed)
+{
+    if (!s || !s->base || strncmp(s->base, "synth:", 6) != 0)
+        return false;
+    const char *spec = s->base + 6, *colon = strchr(spec, ':');
+    size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
+    if (n == 0 || n >= DFIT_SYNTH_PRESET_MAX)
+        return false;
+    memcpy(preset, spec, n);
+    preset[n] = '\0';
+    *seed = s->seed;
+    return !colon || parse_u64(colon + 1, seed);
+}

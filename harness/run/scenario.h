@@ -90,11 +90,29 @@ struct dfit_scenario {
 };
 
 /* Parses and validates path. On failure *out is NULL and err names the
- * file and line. Codes: DFIT_EIO (cannot read), DFIT_EINVAL. */
+ * file and line. Codes: DFIT_EIO (cannot read), DFIT_EINVAL (any problem
+ * with the content, including a `base`, `file` or `eval` that does not
+ * exist), DFIT_ENOMEM. Defaults: reference = the first variant, eval =
+ * "synth", eval_tokens 512, seed 42, name = the file's name without its
+ * extension; threads 1, time_limit_s 600; batch 1, min_duration_ms 1000,
+ * min_requests 8, warmup_requests 1; unset SLOs, memory limit and price are
+ * NAN. Backend names are not checked here (the plan skips unknown ones). */
 int dfit_scenario_load(const char *path, struct dfit_scenario **out, struct dfit_err *err);
 void dfit_scenario_free(struct dfit_scenario *s); /* accepts NULL */
 
 const struct dfit_variant_spec *dfit_scenario_variant(const struct dfit_scenario *s, const char *name);
 const struct dfit_target_spec *dfit_scenario_target(const struct dfit_scenario *s, const char *name);
+/* NULL when absent. */
+const struct dfit_workload_spec *dfit_scenario_workload(const struct dfit_scenario *s, const char *name);
+/* "single-stream", "offline" ("?" for anything else). */
+const char *dfit_workload_mode_name(enum dfit_workload_mode m);
+
+/* Longest synth preset name plus its NUL. */
+#define DFIT_SYNTH_PRESET_MAX 32
+/* When s->base is "synth:PRESET[:SEED]", copies PRESET and sets *seed (the
+ * scenario's seed when SEED is absent) and returns true; false for a model
+ * file base. A loaded scenario's synth base is always well-formed. */
+bool dfit_scenario_synth_base(const struct dfit_scenario *s, char preset[DFIT_SYNTH_PRESET_MAX],
+                              uint64_t *seed);
 
 #endif
