@@ -24,6 +24,21 @@ struct dfit_backend_params {
     uint32_t n_batch_max;   /* most tokens one forward call may carry */
     const char *kernels;    /* backend-specific kernel choice; NULL = best */
     const char *device;     /* backend-specific device; NULL = default */
+    /* Optional activation observer (calibration), NULL when unused. When
+     * set, the forward pass calls it on the calling thread, in layer order,
+     * once per distinct matmul input, with the batch's rows x [n_tok][n_in]
+     * (valid only during the call) and `weight` naming the consumer:
+     *   "attn_norm"    residual stream entering block `layer` (n_embd)
+     *   "attn_q"       attn-norm output, input of attn_q, attn_k, attn_v
+     *   "attn_output"  attention output, input of attn_output (n_head*head_dim)
+     *   "ffn_gate"     ffn-norm output, input of ffn_gate and ffn_up
+     *   "ffn_down"     SwiGLU product, input of ffn_down (n_ff)
+     *   "output_norm"  final residual stream (layer == n_layer)
+     * Every backend that implements it calls it at these points, whatever
+     * its kernels. */
+    void (*observe)(void *user, uint32_t layer, const char *weight, const float *x,
+                    uint32_t n_tok, int64_t n_in);
+    void *observe_user;
 };
 
 struct dfit_load_report {

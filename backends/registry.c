@@ -1,6 +1,8 @@
 /* registry.c — the static table of compiled-in backends. */
 #include "backend.h"
 
+#include "config.h"
+
 #include <string.h>
 
 
@@ -8,9 +10,15 @@
  * a backend that needs an optional toolchain is listed under its config.h
  * switch (e.g. `#if HAVE_CUDA`). */
 extern const struct dfit_backend_ops dfit_backend_cpu;
+#if HAVE_CUDA
+extern const struct dfit_backend_ops dfit_backend_cuda;
+#endif
 
 static const struct dfit_backend_ops *const backends[] = {
     &dfit_backend_cpu,
+#if HAVE_CUDA
+    &dfit_backend_cuda,
+#endif
 };
 
 size_t dfit_backend_count(void)

@@ -49,3 +49,7 @@ threads=1
 
 echo "==> dfit bench (prompt 128, generate 32, 3 repetitions, threads $threads)"
 "$DFIT" bench "${files[@]}" -p 128 -n 32 -r 3 -t "$threads"
+
+echo
+echo "Next: the full sweep (quality, latency, memory, cost per target, and a report):"
+echo "  $DFIT run scenarios/quickstart.ini"

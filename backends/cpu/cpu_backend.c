@@ -1,12 +1,21 @@
-/* cpu_backend.c — the CPU reference backend: a complete llama forward pass
- * (batched prefill and decode of several sequences) built from the
- * reference operators in ref_ops.c, with an F32 KV cache per sequence.
- * It is the correctness oracle for every faster kernel and backend.
- * Weights stay in the model's mapping, in their own format; matrix products
- * use each format's reference block dot product (Q8_0/Q4_0 weights against
- * activations quantized once per row to Q8_0, as llama.cpp does).
- * Non-goals: speed, SIMD kernels, weight repacking, KV-cache quantization,
- * sequence copying or shifting.
+/* cpu_backend.c — the CPU backend: a complete llama forward pass (batched
+ * prefill and decode of several sequences) with an F32 KV cache per
+ * sequence, run either
+ *   - by the reference operators in ref_ops.c (kernels "ref"): the
+ *     correctness oracle for every faster kernel and backend; or
+ *   - by a fast kernel set (kernels.h; "auto", "scalar", "avx2",
+ *     "avx512"), chosen at load from the CPU's features: matrix products
+ *     through matmul.c's driver (Q, K and V in one parallel region, gate
+ *     and up in another), RoPE angles computed once per batch, attention
+ *     parallel over (token, head), and the last layer's feed-forward only
+ *     for the tokens whose logits are wanted.
+ * With kernels NULL the environment variable DFIT_CPU_KERNELS picks the
+ * set (for benchmarks), else "auto".
+ * Weights stay in the model's mapping, in their own format; Q8_0/Q4_0
+ * weights meet activations quantized once per row to Q8_0, as llama.cpp
+ * does.
+ * Non-goals: weight repacking at load, KV-cache quantization, sequence
+ * copying or shifting.
  */
 #include "backend.h"
 
@@ -17,6 +26,8 @@
 #include <sys/sysinfo.h>
 
 #include "cpu/cpu_features.h"
+#include "cpu/kernels.h"
+#include "cpu/matmul.h"
 #include "cpu/ref_ops.h"
 #include "util/fmt.h"
 #include "util/threadpool.h"
@@ -56,7 +67,19 @@ struct cpu_ctx {
     const float **v_rows;         /* [n_batch] */
     int64_t *n_kv;                /* [n_batch] positions each token attends */
 
+    /* fast path (kern_on): the kernel set, its matmul driver and scratch */
+    bool kern_on;
+    struct dfit_kern kern;
+    struct dfit_mm *mm;
+    float *rope_cs;               /* [n_batch][head_dim/2][2] cos, sin */
+    int32_t *out_idx;             /* [n_batch] batch index of each wanted token */
+
     uint64_t weight_bytes, kv_bytes, workspace_bytes;
+
+    /* activation observer (backend.h), NULL when unused */
+    void (*observe)(void *user, uint32_t layer, const char *weight, const float *x,
+                    uint32_t n_tok, int64_t n_in);
+    void *observe_user;
 };
 
 /* ---- probe ----------------------------------------------------------- */
@@ -101,6 +124,9 @@ static void cpu_unload(void *p)
     free(c->k_rows);
     free(c->v_rows);
     free(c->n_kv);
+    dfit_mm_free(c->mm);
+    free(c->rope_cs);
+    free(c->out_idx);
     free(c);
 }
 
@@ -119,11 +145,6 @@ static int check_params(const struct dfit_backend_params *p, struct dfit_err *er
     if (p->n_threads > CPU_MAX_THREADS)
         return dfit_err_set(err, DFIT_EINVAL, "cpu backend: n_threads %d exceeds %d",
                             p->n_threads, CPU_MAX_THREADS);
-    if (p->kernels && p->kernels[0] && strcmp(p->kernels, "auto") != 0 &&
-        strcmp(p->kernels, "ref") != 0)
-        return dfit_err_set(err, DFIT_EUNSUPPORTED,
-                            "cpu backend: kernels '%.64s' not supported (choices: auto, ref)",
-                            p->kernels);
     if (p->device && p->device[0] && strcmp(p->device, "cpu") != 0 &&
         strcmp(p->device, "0") != 0 && strcmp(p->device, "cpu:0") != 0) {
         struct dfit_device_list dl;
@@ -169,12 +190,26 @@ static uint64_t pass_bytes(const struct dfit_model *m)
     return b;
 }
 
+/* The kernel choice: the parameter, else DFIT_CPU_KERNELS, else "auto". */
+static const char *kernels_wanted(const struct dfit_backend_params *p)
+{
+    if (p->kernels && p->kernels[0])
+        return p->kernels;
+    const char *env = getenv("DFIT_CPU_KERNELS");
+    return env && env[0] ? env : "auto";
+}
+
 static int cpu_load(const struct dfit_model *m, const struct dfit_backend_params *p, void **out,
                     struct dfit_load_report *r, struct dfit_err *err)
 {
     *out = NULL;
     int rc = check_params(p, err);
     if (rc)
+        return rc;
+    const char *want = kernels_wanted(p);
+    struct dfit_kern kern;
+    const bool kern_on = strcmp(want, "ref") != 0;
+    if (kern_on && (rc = dfit_kern_select(want, dfit_cpu_features(), &kern, err)))
         return rc;
     const struct dfit_llama_hparams *hp = &m->hp;
     struct cpu_ctx *c = calloc(1, sizeof *c);
@@ -184,6 +219,8 @@ static int cpu_load(const struct dfit_model *m, const struct dfit_backend_params
     c->n_ctx = p->n_ctx;
     c->n_seq = p->n_seq;
     c->n_batch_max = p->n_batch_max;
+    c->observe = p->observe;
+    c->observe_user = p->observe_user;
     c->q_dim = (int64_t)hp->n_head * hp->head_dim;
     c->kv_dim = (int64_t)hp->n_head_kv * hp->head_dim;
     int n_threads = p->n_threads > 0 ? p->n_threads : 1;
@@ -235,6 +272,23 @@ static int cpu_load(const struct dfit_model *m, const struct dfit_backend_params
                           p->n_batch_max);
         goto fail;
     }
+    if (kern_on) {
+        c->kern_on = true;
+        c->kern = kern;
+        uint64_t mm_bytes = 0;
+        if ((rc = dfit_mm_create(&c->kern, c->tp, (int64_t)nb, (int64_t)max_in, &c->mm, &mm_bytes,
+                                 err)))
+            goto fail;
+        c->workspace_bytes += mm_bytes;
+        c->rope_cs = alloc_n(nb * hp->head_dim, sizeof(float), ws);
+        c->out_idx = alloc_n(nb, sizeof *c->out_idx, ws);
+        if (!c->rope_cs || !c->out_idx) {
+            rc = dfit_err_set(err, DFIT_ENOMEM,
+                              "cpu backend: cannot allocate scratch for n_batch_max %" PRIu32,
+                              p->n_batch_max);
+            goto fail;
+        }
+    }
     c->weight_bytes = pass_bytes(m);
 
     if (r) {
@@ -243,7 +297,7 @@ static int cpu_load(const struct dfit_model *m, const struct dfit_backend_params
         r->weight_bytes = c->weight_bytes;
         r->kv_bytes = c->kv_bytes;
         r->workspace_bytes = c->workspace_bytes;
-        snprintf(r->kernels, sizeof r->kernels, "ref");
+        snprintf(r->kernels, sizeof r->kernels, "%s", kern_on ? c->kern.name : "ref");
     }
     *out = c;
     return 0;
@@ -309,6 +363,14 @@ static float *cache_slice(const struct cpu_ctx *c, float *cache, int32_t s, uint
     return cache + idx * (size_t)c->kv_dim;
 }
 
+/* Hands one matmul input to the activation observer, if any. */
+static void observe(const struct cpu_ctx *c, uint32_t il, const char *weight,
+                    const float *x /* [n][n_in] */, int64_t n, int64_t n_in)
+{
+    if (c->observe)
+        c->observe(c->observe_user, il, weight, x, (uint32_t)n, n_in);
+}
+
 /* One transformer block over the n tokens of the batch, on c->x. */
 static void block_forward(struct cpu_ctx *c, const struct dfit_batch *b, uint32_t il)
 {
@@ -318,8 +380,10 @@ static void block_forward(struct cpu_ctx *c, const struct dfit_batch *b, uint32_
     struct dfit_threadpool *tp = c->tp;
 
     /* attention */
+    observe(c, il, "attn_norm", c->x, n, d);
     for (int64_t i = 0; i < n; i++)
         dfit_ref_rmsnorm(c->xb + i * d, c->x + i * d, L->attn_norm.data, d, hp->rms_eps);
+    observe(c, il, "attn_q", c->xb, n, d);
     const void *act = dfit_ref_prepare_act(c->act_q8, c->xb, L->wq.type, n, d, tp);
     dfit_ref_matmul_act(c->q, act, &L->wq, n, tp);
     if (dfit_type_wants_q8_act(L->wk.type) != dfit_type_wants_q8_act(L->wq.type))
@@ -346,20 +410,147 @@ static void block_forward(struct cpu_ctx *c, const struct dfit_batch *b, uint32_
     }
     dfit_ref_attention(c->att_out, c->q, c->k_rows, c->v_rows, c->n_kv, n, (int)hp->n_head,
                        (int)hp->n_head_kv, (int)hp->head_dim, c->att, c->n_ctx, tp);
+    observe(c, il, "attn_output", c->att_out, n, c->q_dim);
     dfit_ref_matmul(c->xo, c->att_out, &L->wo, n, c->act_q8, tp);
     dfit_ref_add(c->x, c->xo, n * d);
 
     /* feed-forward (SwiGLU) */
     for (int64_t i = 0; i < n; i++)
         dfit_ref_rmsnorm(c->xb + i * d, c->x + i * d, L->ffn_norm.data, d, hp->rms_eps);
+    observe(c, il, "ffn_gate", c->xb, n, d);
     act = dfit_ref_prepare_act(c->act_q8, c->xb, L->w_gate.type, n, d, tp);
     dfit_ref_matmul_act(c->hb, act, &L->w_gate, n, tp);
     if (dfit_type_wants_q8_act(L->w_up.type) != dfit_type_wants_q8_act(L->w_gate.type))
         act = dfit_ref_prepare_act(c->act_q8, c->xb, L->w_up.type, n, d, tp);
     dfit_ref_matmul_act(c->hb2, act, &L->w_up, n, tp);
     dfit_ref_swiglu(c->hb, c->hb, c->hb2, n * hp->n_ff);
+    observe(c, il, "ffn_down", c->hb, n, hp->n_ff);
     dfit_ref_matmul(c->xo, c->hb, &L->w_down, n, c->act_q8, tp);
     dfit_ref_add(c->x, c->xo, n * d);
+}
+
+/* ---- fast forward ---------------------------------------------------- */
+
+/* out[i] = x . w[i]^T for n weights; consecutive weights of one type share
+ * one activation preparation and one parallel region. */
+static void fast_matmuls(struct cpu_ctx *c, int n, float *const out[],
+                         const struct dfit_weight *const w[], const float *x, int64_t n_tok)
+{
+    for (int i = 0; i < n;) {
+        int j = i + 1;
+        while (j < n && w[j]->type == w[i]->type)
+            j++;
+        struct dfit_act a;
+        dfit_mm_prepare(c->mm, &a, x, n_tok, w[i]->n_in, w[i]->type);
+        dfit_mm_run(c->mm, j - i, out + i, w + i, &a);
+        i = j;
+    }
+}
+
+/* Keeps rows idx[0..n_keep) of a [n][width] matrix as its first rows
+ * (idx increasing, so rows only move down). */
+static void keep_rows(float *m, int64_t width, const int32_t *idx, int64_t n_keep)
+{
+    for (int64_t i = 0; i < n_keep; i++)
+        if (idx[i] != i)
+            memcpy(m + i * width, m + (int64_t)idx[i] * width, (size_t)width * sizeof(float));
+}
+
+/* One transformer block through the kernel set. In the last layer
+ * (n_keep >= 0) only the n_keep tokens out_idx[] go on after attention:
+ * on return x holds their rows first. */
+static void block_forward_fast(struct cpu_ctx *c, const struct dfit_batch *b, uint32_t il,
+                               int64_t n_keep)
+{
+    const struct dfit_llama_hparams *hp = &c->m->hp;
+    const struct dfit_llama_layer *L = &c->m->layers[il];
+    const struct dfit_kern *k = &c->kern;
+    struct dfit_threadpool *tp = c->tp;
+    int64_t n = b->n_tokens;
+    const int64_t d = hp->n_embd, hd = hp->head_dim;
+
+    /* attention */
+    observe(c, il, "attn_norm", c->x, n, d);
+    dfit_kops_rmsnorm(k, tp, c->xb, c->x, L->attn_norm.data, n, d, hp->rms_eps);
+    observe(c, il, "attn_q", c->xb, n, d);
+    {
+        float *const out[3] = {c->q, c->k, c->v};
+        const struct dfit_weight *const w[3] = {&L->wq, &L->wk, &L->wv};
+        fast_matmuls(c, 3, out, w, c->xb, n);
+    }
+    for (int64_t i = 0; i < n; i++) {
+        const float *cs = c->rope_cs + i * hd;
+        dfit_kops_rope(c->q + i * c->q_dim, (int)hp->n_head, (int)hd, cs);
+        dfit_kops_rope(c->k + i * c->kv_dim, (int)hp->n_head_kv, (int)hd, cs);
+        float *kc = cache_slice(c, c->k_cache, b->seq[i], il);
+        float *vc = cache_slice(c, c->v_cache, b->seq[i], il);
+        memcpy(kc + (size_t)b->pos[i] * c->kv_dim, c->k + i * c->kv_dim,
+               (size_t)c->kv_dim * sizeof(float));
+        memcpy(vc + (size_t)b->pos[i] * c->kv_dim, c->v + i * c->kv_dim,
+               (size_t)c->kv_dim * sizeof(float));
+        c->k_rows[i] = kc;
+        c->v_rows[i] = vc;
+        c->n_kv[i] = (int64_t)b->pos[i] + 1;
+    }
+    dfit_kops_attention(k, tp, c->att_out, c->q, c->k_rows, c->v_rows, c->n_kv, n,
+                        (int)hp->n_head, (int)hp->n_head_kv, (int)hd, c->att, c->n_ctx);
+    if (n_keep >= 0 && n_keep < n) {
+        keep_rows(c->att_out, c->q_dim, c->out_idx, n_keep);
+        keep_rows(c->x, d, c->out_idx, n_keep);
+        n = n_keep;
+    }
+    if (n == 0)
+        return;
+    observe(c, il, "attn_output", c->att_out, n, c->q_dim);
+    {
+        float *const out[1] = {c->xo};
+        const struct dfit_weight *const w[1] = {&L->wo};
+        fast_matmuls(c, 1, out, w, c->att_out, n);
+    }
+    dfit_kops_add(k, tp, c->x, c->xo, n * d);
+
+    /* feed-forward (SwiGLU) */
+    dfit_kops_rmsnorm(k, tp, c->xb, c->x, L->ffn_norm.data, n, d, hp->rms_eps);
+    observe(c, il, "ffn_gate", c->xb, n, d);
+    {
+        float *const out[2] = {c->hb, c->hb2};
+        const struct dfit_weight *const w[2] = {&L->w_gate, &L->w_up};
+        fast_matmuls(c, 2, out, w, c->xb, n);
+    }
+    dfit_kops_swiglu(k, tp, c->hb, c->hb, c->hb2, n * hp->n_ff);
+    observe(c, il, "ffn_down", c->hb, n, hp->n_ff);
+    {
+        float *const out[1] = {c->xo};
+        const struct dfit_weight *const w[1] = {&L->w_down};
+        fast_matmuls(c, 1, out, w, c->hb, n);
+    }
+    dfit_kops_add(k, tp, c->x, c->xo, n * d);
+}
+
+static void forward_fast(struct cpu_ctx *c, const struct dfit_batch *b, float *logits)
+{
+    const struct dfit_model *m = c->m;
+    const int64_t n = b->n_tokens, d = m->hp.n_embd;
+    int64_t n_wanted = 0;
+    for (int64_t i = 0; i < n; i++)
+        if (!b->want || b->want[i])
+            c->out_idx[n_wanted++] = (int32_t)i;
+
+    for (int64_t i = 0; i < n; i++)
+        dfit_ref_embed(c->x + i * d, &m->tok_embd, b->token[i]);
+    dfit_kops_rope_table(c->rope_cs, b->pos, n, (int)m->hp.head_dim, m->hp.rope_freq_base);
+    /* an activation observer sees every token: no early dropping then */
+    for (uint32_t il = 0; il < m->hp.n_layer; il++)
+        block_forward_fast(c, b, il, !c->observe && il + 1 == m->hp.n_layer ? n_wanted : -1);
+    observe(c, m->hp.n_layer, "output_norm", c->x, n, d);
+    if (m->hp.n_layer == 0 || c->observe)
+        keep_rows(c->x, d, c->out_idx, n_wanted);
+    if (n_wanted > 0) {
+        dfit_kops_rmsnorm(&c->kern, c->tp, c->xb, c->x, m->output_norm.data, n_wanted, d,
+                          m->hp.rms_eps);
+        const struct dfit_weight *const w[1] = {&m->output};
+        fast_matmuls(c, 1, &logits, w, c->xb, n_wanted);
+    }
 }
 
 static int cpu_forward(void *p, const struct dfit_batch *b, float *logits, struct dfit_err *err)
@@ -368,6 +559,11 @@ static int cpu_forward(void *p, const struct dfit_batch *b, float *logits, struc
     int rc = check_batch(c, b, logits, err);
     if (rc)
         return rc;
+    if (c->kern_on) {
+        forward_fast(c, b, logits);
+        memcpy(c->seq_len, c->seq_next, c->n_seq * sizeof *c->seq_len);
+        return 0;
+    }
     const struct dfit_model *m = c->m;
     const int64_t n = b->n_tokens, d = m->hp.n_embd;
 
@@ -375,6 +571,7 @@ static int cpu_forward(void *p, const struct dfit_batch *b, float *logits, struc
         dfit_ref_embed(c->x + i * d, &m->tok_embd, b->token[i]);
     for (uint32_t il = 0; il < m->hp.n_layer; il++)
         block_forward(c, b, il);
+    observe(c, m->hp.n_layer, "output_norm", c->x, n, d);
 
     /* final norm of the wanted tokens, gathered, then the output matrix */
     int64_t n_wanted = 0;

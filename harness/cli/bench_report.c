@@ -133,7 +133,7 @@ void dfit_bench_report_row(struct dfit_bench_report *o, const struct dfit_bench_
         printf("\"\n");
     } else {
         const struct dfit_cpu_features *cf = dfit_cpu_features();
-        printf(o->n_rows == 0 ? "[\n  {" : ",\n  {");
+        fputs(o->n_rows == 0 ? "[\n  {" : ",\n  {", stdout);
         printf("\"file\": ");
         json_str(l->file);
         printf(", \"model_size_bytes\": %llu, \"model_n_params\": %llu, \"backend\": ",
@@ -160,7 +160,7 @@ void dfit_bench_report_row(struct dfit_bench_report *o, const struct dfit_bench_
         }
         printf(", \"samples_ts\": [");
         for (uint32_t i = 0; i < r->n_reps; i++) {
-            printf(i ? ", " : "");
+            fputs(i ? ", " : "", stdout);
             json_num(r->samples_ts[i]);
         }
         printf("], \"samples_ns\": [");
@@ -190,7 +190,7 @@ void dfit_bench_report_end(const struct dfit_bench_report *o)
     } else if (o->fmt == DFIT_BENCH_CSV && o->n_rows == 0) {
         fputs(CSV_HEADER, stdout); /* keep the file well-formed: header only */
     } else if (o->fmt == DFIT_BENCH_JSON) {
-        printf(o->n_rows ? "\n]\n" : "[]\n");
+        fputs(o->n_rows ? "\n]\n" : "[]\n", stdout);
     }
     fflush(stdout);
 }

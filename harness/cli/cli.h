@@ -10,5 +10,10 @@ int dfit_cmd_inspect(int argc, char **argv);
 int dfit_cmd_bench(int argc, char **argv);
 int dfit_cmd_tokenize(int argc, char **argv);
 int dfit_cmd_export(int argc, char **argv);
+int dfit_cmd_train(int argc, char **argv);
+int dfit_cmd_report(int argc, char **argv);
+int dfit_cmd_run(int argc, char **argv);
+int dfit_cmd_corpus(int argc, char **argv);
+int dfit_cmd_eval(int argc, char **argv);
 
 #endif

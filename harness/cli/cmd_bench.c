@@ -15,7 +15,6 @@
  * results — the scenario runner does those.
  */
 #include <ctype.h>
-#include <math.h>
 #include <sched.h>
 #include <stdarg.h>
 #include <stdint.h>
@@ -31,6 +30,7 @@
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/rng.h"
+#include "util/stats.h"
 
 #define MAX_LIST 64               /* values per -p/-n/-t list */
 #define MAX_TOKENS (1u << 20)     /* per test */
@@ -364,20 +364,16 @@ static int cmp_double(const void *a, const void *b)
     return (x > y) - (x < y);
 }
 
-/* Mean, sample stdev (n - 1), median, min, max of the samples. */
+/* Mean, sample stdev, median (nearest rank, as the runner reports
+ * percentiles: an observed sample), min and max of the tokens/s samples. */
 static void summarise(struct dfit_bench_row *r, double *scratch)
 {
     uint32_t n = r->n_reps;
-    double sum = 0.0, ss = 0.0;
-    for (uint32_t i = 0; i < n; i++)
-        sum += r->samples_ts[i];
-    r->mean_ts = sum / n;
-    for (uint32_t i = 0; i < n; i++)
-        ss += (r->samples_ts[i] - r->mean_ts) * (r->samples_ts[i] - r->mean_ts);
-    r->stdev_ts = n > 1 ? sqrt(ss / (n - 1)) : 0.0;
+    r->mean_ts = dfit_stats_mean(r->samples_ts, n);
+    r->stdev_ts = dfit_stats_stdev(r->samples_ts, n);
     memcpy(scratch, r->samples_ts, n * sizeof *scratch);
     qsort(scratch, n, sizeof *scratch, cmp_double);
-    r->median_ts = n % 2 ? scratch[n / 2] : 0.5 * (scratch[n / 2 - 1] + scratch[n / 2]);
+    r->median_ts = dfit_stats_percentile_sorted(scratch, n, 0.5);
     r->min_ts = scratch[0];
     r->max_ts = scratch[n - 1];
 }

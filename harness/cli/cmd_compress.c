@@ -1,7 +1,9 @@
-/* cmd_compress.c — `dfit compress --to TYPE`: converts a model's weight
- * matrices to another tensor type (compress/convert.h) and reports the size
- * and bits per weight before and after.
- * Non-goals: pruning and calibrated quantization (added beside convert).
+/* cmd_compress.c — `dfit compress`: converts a model's weight matrices to
+ * another tensor type, optionally pruning first and quantizing with
+ * activation-aware scaling (compress/compress.h), and reports the size and
+ * bits per weight before and after, the sparsity reached and the
+ * calibration used.
+ * Non-goals: the compression algorithms themselves (compress/).
  */
 #include <errno.h>
 #include <stdarg.h>
@@ -12,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "compress/compress.h"
 #include "compress/convert.h"
 #include "model/gguf.h"
 #include "util/clock.h"
@@ -20,14 +23,35 @@
 static void usage(FILE *f)
 {
     fprintf(f,
-            "usage: dfit compress --to TYPE IN.gguf -o OUT.gguf [-t THREADS] [--force]\n"
+            "usage: dfit compress [--to TYPE] [--prune SPEC] [--scope matrix|global|row]\n"
+            "                     [--prune-output] [--calib FILE|synth[:SEED]] [--calib-tokens N]\n"
+            "                     [--method plain|awq] IN.gguf -o OUT.gguf [-t THREADS] [--force]\n"
             "\n"
-            "Re-encodes every weight matrix of IN into TYPE (norms stay f32) and records\n"
-            "the recipe and lineage (parent SHA-256) in OUT's dfit.* metadata.\n"
+            "Prunes and/or re-encodes IN's weight matrices (norms stay f32) and records\n"
+            "the recipe and lineage (parent SHA-256) in OUT's dfit.* metadata. Pruning\n"
+            "comes first, then quantization.\n"
             "\n"
-            "  --to TYPE          f32, f16, bf16, q8_0 or q4_0\n"
+            "  --to TYPE          f32, f16, bf16, q8_0 or q4_0 (without it, with --prune,\n"
+            "                     each tensor keeps its type)\n"
+            "  --prune SPEC       unstructured:S   zero a fraction S in [0,1) of the weights\n"
+            "                     2:4              zero 2 of every 4 consecutive weights of a row\n"
+            "                     heads:F          remove a fraction F of the KV heads (each with\n"
+            "                                      its query heads) in every layer\n"
+            "                     ffn:F            remove a fraction F of the FFN channels in every\n"
+            "                                      layer (n_ff stays a multiple of 32)\n"
+            "                     layers:N         remove N whole blocks\n"
+            "  --scope S          unstructured only: one threshold per matrix (default), per\n"
+            "                     row, or global across all prunable matrices\n"
+            "  --prune-output     unstructured and 2:4: prune the output matrix too\n"
+            "  --calib SOURCE     calibration tokens: a text file (tokenized with IN's\n"
+            "                     tokenizer) or synth[:SEED] (seeded random tokens); makes\n"
+            "                     pruning scores activation-aware\n"
+            "  --calib-tokens N   calibration tokens to run (16..1048576, default 512)\n"
+            "  --method M         plain (round to nearest, default) or awq (activation-aware\n"
+            "                     scaling; needs --to q4_0 or q8_0; calibrates on synth\n"
+            "                     unless --calib says otherwise)\n"
             "  -o, --output PATH  output file (written atomically)\n"
-            "  -t, --threads N    threads for quantizing rows (default: all CPUs)\n"
+            "  -t, --threads N    threads (default: all CPUs)\n"
             "  --force            overwrite OUT if it exists (never the input)\n"
             "  -h, --help         this text\n");
 }
@@ -94,12 +118,41 @@ static int weigh(const char *path, uint64_t *bytes, uint64_t *elements, uint64_t
     return 0;
 }
 
+/* Prints what pruning, calibration and AWQ did. */
+static void print_report(const struct dfit_compress_params *p, const struct dfit_compress_report *r)
+{
+    if (r->pruned) {
+        printf("  pruned:          %s, %.4f of %llu prunable parameters (%s)\n",
+               dfit_prune_pattern_name(p->prune.pattern), r->prune.sparsity,
+               (unsigned long long)r->prune.n_considered, r->prune.score);
+        if (r->prune.removed[0])
+            printf("  removed:         %s\n", r->prune.removed);
+    }
+    if (r->calib[0])
+        printf("  calibration:     %s, %u tokens\n", r->calib, r->calib_tokens);
+    if (r->awq)
+        printf("  awq:             %u of %u groups scaled; calibration error %.4g -> %.4g\n",
+               r->awq_scaled, r->awq_groups, r->awq_err_plain, r->awq_err);
+}
+
+/* Reports a flag given twice. */
+static int once(bool *seen, const char *flag_name)
+{
+    if (*seen)
+        return usage_error("%s: given more than once", flag_name);
+    *seen = true;
+    return 0;
+}
+
 int dfit_cmd_compress(int argc, char **argv)
 {
-    struct dfit_convert_params p = {.to = DFIT_TYPE_F32, .n_threads = 0};
+    struct dfit_compress_params p = {.to = DFIT_TYPE_F32, .n_threads = 0};
     const char *in = NULL, *out = NULL, *val = NULL;
-    bool have_to = false, force = false;
+    bool force = false, seen_prune = false, seen_scope = false, seen_out = false, seen_calib = false,
+         seen_tokens = false, seen_method = false;
+    struct dfit_err err = {0};
     long n;
+    int rc;
 
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
@@ -110,7 +163,45 @@ int dfit_cmd_compress(int argc, char **argv)
             if (!val || dfit_type_from_name(val, &p.to) != 0)
                 return usage_error("--to: expected f32, f16, bf16, q8_0 or q4_0, got '%s'",
                                    val ? val : "(missing)");
-            have_to = true;
+            p.have_to = true;
+        } else if (!strcmp(a, "--prune-output")) {
+            if ((rc = once(&seen_out, "--prune-output")))
+                return rc;
+            p.prune.include_output = true;
+        } else if (!strncmp(a, "--prune-output=", 15)) {
+            return usage_error("--prune-output: takes no value");
+        } else if (flag(argc, argv, &i, "--prune", &val)) {
+            if ((rc = once(&seen_prune, "--prune")))
+                return rc;
+            if (dfit_prune_parse(val, &p.prune, &err))
+                return usage_error("--prune: %s", err.msg);
+        } else if (flag(argc, argv, &i, "--scope", &val)) {
+            if ((rc = once(&seen_scope, "--scope")))
+                return rc;
+            if (dfit_prune_scope_parse(val, &p.prune.scope, &err))
+                return usage_error("--scope: %s", err.msg);
+        } else if (flag(argc, argv, &i, "--calib-tokens", &val)) {
+            if ((rc = once(&seen_tokens, "--calib-tokens")))
+                return rc;
+            if (parse_int(val, 16, DFIT_CALIB_MAX_TOKENS, &n))
+                return usage_error("--calib-tokens: expected an integer in 16..%u, got '%s'",
+                                   DFIT_CALIB_MAX_TOKENS, val ? val : "(missing)");
+            p.calib_tokens = (uint32_t)n;
+        } else if (flag(argc, argv, &i, "--calib", &val)) {
+            if ((rc = once(&seen_calib, "--calib")))
+                return rc;
+            if (!val || !*val)
+                return usage_error("--calib: expected a text file or synth[:SEED]");
+            p.calib = val;
+        } else if (flag(argc, argv, &i, "--method", &val)) {
+            if ((rc = once(&seen_method, "--method")))
+                return rc;
+            if (val && !strcmp(val, "plain"))
+                p.method = DFIT_QUANT_PLAIN;
+            else if (val && !strcmp(val, "awq"))
+                p.method = DFIT_QUANT_AWQ;
+            else
+                return usage_error("--method: expected plain or awq, got '%s'", val ? val : "(missing)");
         } else if (flag(argc, argv, &i, "-o", &val) || flag(argc, argv, &i, "--output", &val)) {
             if (!val || !*val)
                 return usage_error("%s: missing output path", a);
@@ -130,8 +221,16 @@ int dfit_cmd_compress(int argc, char **argv)
             in = a;
         }
     }
-    if (!have_to)
-        return usage_error("missing --to TYPE");
+    if (!p.have_to && !seen_prune)
+        return usage_error("missing --to TYPE (or --prune SPEC)");
+    if (seen_scope && p.prune.pattern != DFIT_PRUNE_UNSTRUCTURED)
+        return usage_error("--scope: only applies to --prune unstructured:S");
+    if (seen_out && p.prune.pattern != DFIT_PRUNE_UNSTRUCTURED && p.prune.pattern != DFIT_PRUNE_2_4)
+        return usage_error("--prune-output: only applies to --prune unstructured:S or 2:4");
+    if (seen_tokens && !seen_calib && p.method != DFIT_QUANT_AWQ)
+        return usage_error("--calib-tokens: only applies with --calib or --method awq");
+    if (dfit_compress_check(&p, &err))
+        return usage_error("%s", err.msg);
     if (!in)
         return usage_error("missing input IN.gguf");
     if (!out)
@@ -146,9 +245,9 @@ int dfit_cmd_compress(int argc, char **argv)
         fprintf(stderr, "dfit compress: %s exists (use --force to overwrite it)\n", out);
         return 1;
     }
-    struct dfit_err err = {0};
+    struct dfit_compress_report rep;
     uint64_t t0 = dfit_now_ns();
-    if (dfit_convert_file(in, out, &p, &err)) {
+    if (dfit_compress_file(in, out, &p, &rep, &err)) {
         fprintf(stderr, "dfit compress: %s\n", err.msg);
         return 1;
     }
@@ -160,7 +259,8 @@ int dfit_cmd_compress(int argc, char **argv)
         return 1;
     }
     char s_in[32], s_out[32], s_par[32];
-    printf("%s -> %s (%s matrices) in %.2f s\n", in, out, dfit_type_info(p.to)->name, secs);
+    printf("%s -> %s (%s%s) in %.2f s\n", in, out, p.have_to ? dfit_type_info(p.to)->name : "tensor types kept",
+           p.have_to ? " matrices" : "", secs);
     printf("  parameters:      %s\n", dfit_fmt_u64(s_par, sizeof s_par, e_out));
     bool smaller = f_out <= f_in;
     double ratio = smaller ? (double)f_in / (double)(f_out ? f_out : 1) : (double)f_out / (double)(f_in ? f_in : 1);
@@ -168,5 +268,6 @@ int dfit_cmd_compress(int argc, char **argv)
            dfit_fmt_bytes(s_out, sizeof s_out, f_out), ratio, smaller ? "smaller" : "larger");
     printf("  bits per weight: %.3f -> %.3f\n", e_in ? 8.0 * (double)b_in / (double)e_in : 0.0,
            e_out ? 8.0 * (double)b_out / (double)e_out : 0.0);
+    print_report(&p, &rep);
     return 0;
 }

@@ -21,10 +21,15 @@ struct command {
 
 static const struct command commands[] = {
     {"synth", dfit_cmd_synth, "write a random-weight llama model of a preset shape"},
-    {"compress", dfit_cmd_compress, "re-encode a model into another tensor type (f16, bf16, q8_0, q4_0)"},
+    {"corpus", dfit_cmd_corpus, "write dfit's task corpus: training text and tokens, eval sets"},
+    {"train", dfit_cmd_train, "train a llama model (AdamW, next-token) on a token or text file"},
+    {"compress", dfit_cmd_compress, "make a variant: quantize (f16, bf16, q8_0, q4_0, AWQ) and/or prune"},
     {"inspect", dfit_cmd_inspect, "show a model file's metadata, tensors, parameters and lineage"},
-    {"bench", dfit_cmd_bench, "measure prompt and generation speed (tokens/s), as llama-bench does"},
     {"tokenize", dfit_cmd_tokenize, "split text into a model's vocabulary ids"},
+    {"eval", dfit_cmd_eval, "score a model: task accuracy on CSV eval sets, perplexity of a text"},
+    {"bench", dfit_cmd_bench, "measure prompt and generation speed (tokens/s), as llama-bench does"},
+    {"run", dfit_cmd_run, "run a scenario: every variant on every target and workload, into SQLite"},
+    {"report", dfit_cmd_report, "write a run's report: frontier, recommendation per target, plots"},
     {"export", dfit_cmd_export, "write a results database's tables as CSV files"},
 };
 

@@ -12,7 +12,8 @@
  * dfit.parent.*) is folded into one "key=value; ..." entry appended to the
  * string array dfit.lineage (oldest first), and the new file gets
  * dfit.parent.{sha256,name} and dfit.recipe.{method,to}.
- * Non-goals: mixed per-tensor types, calibrated quantization, pruning.
+ * Non-goals: mixed per-tensor types; pruning and calibrated quantization
+ * (compress.c, which reuses the lineage and output-path checks here).
  */
 #include "compress/convert.h"
 
@@ -126,8 +127,7 @@ static bool same_realpath(const char *a, const char *b)
     return same;
 }
 
-/* Refuses an output that is the input (or whose temporary file would be). */
-static int check_out_path(const char *in_path, const char *out_path, struct dfit_err *err)
+int dfit_convert_check_out_path(const char *in_path, const char *out_path, struct dfit_err *err)
 {
     struct stat in_st;
     if (stat(in_path, &in_st) != 0)
@@ -182,9 +182,8 @@ static void append_kv(char *buf, size_t cap, const char *key, const struct dfit_
     snprintf(buf + len, cap - len, "%s%s=%s", len ? "; " : "", key + 5 /* after "dfit." */, val);
 }
 
-/* Moves the parent's recipe into dfit.lineage and sets the new recipe. */
-static int write_lineage(struct dfit_gguf_writer *w, const struct dfit_gguf *g, const char *in_path,
-                         const char *sha, enum dfit_type to, struct dfit_err *err)
+int dfit_convert_lineage(struct dfit_gguf_writer *w, const struct dfit_gguf *g, const char *in_path,
+                         const char *sha, struct dfit_err *err)
 {
     char entry[2048] = "";
     const char **hist = NULL;
@@ -213,16 +212,26 @@ static int write_lineage(struct dfit_gguf_writer *w, const struct dfit_gguf *g, 
     }
     const char *base = strrchr(in_path, '/');
     base = base ? base + 1 : in_path;
-    if ((rc = dfit_gguf_writer_set_u32(w, "general.file_type", dfit_convert_file_type(to), err)) ||
-        (rc = dfit_gguf_writer_set_str(w, "dfit.parent.sha256", sha, err)) ||
-        (rc = dfit_gguf_writer_set_str(w, "dfit.parent.name", base, err)) ||
-        (rc = dfit_gguf_writer_set_str(w, "dfit.recipe.method", "convert", err)) ||
-        (rc = dfit_gguf_writer_set_str(w, "dfit.recipe.to", dfit_type_info(to)->name, err)))
+    if ((rc = dfit_gguf_writer_set_str(w, "dfit.parent.sha256", sha, err)) ||
+        (rc = dfit_gguf_writer_set_str(w, "dfit.parent.name", base, err)))
         goto done;
     rc = 0;
 done:
     free(hist);
     return rc;
+}
+
+/* Moves the parent's recipe into dfit.lineage and sets the new recipe. */
+static int write_lineage(struct dfit_gguf_writer *w, const struct dfit_gguf *g, const char *in_path,
+                         const char *sha, enum dfit_type to, struct dfit_err *err)
+{
+    int rc;
+    if ((rc = dfit_convert_lineage(w, g, in_path, sha, err)) ||
+        (rc = dfit_gguf_writer_set_u32(w, "general.file_type", dfit_convert_file_type(to), err)) ||
+        (rc = dfit_gguf_writer_set_str(w, "dfit.recipe.method", "convert", err)) ||
+        (rc = dfit_gguf_writer_set_str(w, "dfit.recipe.to", dfit_type_info(to)->name, err)))
+        return rc;
+    return 0;
 }
 
 /* ---- conversion -------------------------------------------------------- */
@@ -262,7 +271,7 @@ int dfit_convert_file(const char *in_path, const char *out_path, const struct df
                           (unsigned)p->to);
         goto fail;
     }
-    if ((rc = dfit_gguf_open(in_path, &g, err)) || (rc = check_out_path(in_path, out_path, err)) ||
+    if ((rc = dfit_gguf_open(in_path, &g, err)) || (rc = dfit_convert_check_out_path(in_path, out_path, err)) ||
         (rc = plan_tensors(g, p->to, &c.max_row, err)))
         goto fail;
     if ((rc = dfit_sha256_buffer(g->map, g->map_bytes, sha, err))) {

@@ -33,6 +33,7 @@
 #define KEY_CTX "llama.context_length"
 #define KEY_TOKENS "tokenizer.ggml.tokens"
 #define KEY_VOCAB "llama.vocab_size"
+#define KEY_KEY_LEN "llama.attention.key_length"
 
 /* Reads a required u32 key that must lie in [1, cap]. */
 static int read_dim(const struct dfit_gguf *g, const char *key, uint32_t cap, uint32_t *out,
@@ -145,18 +146,31 @@ int dfit_llama_hparams_read(const struct dfit_gguf *g, struct dfit_llama_hparams
                                 (double)h.rope_freq_base);
     }
 
-    if (h.n_embd % h.n_head != 0)
-        return dfit_err_set(err, DFIT_EINVAL,
-                            "%s: key '" KEY_HEAD "': %" PRIu32
-                            " does not divide embedding_length %" PRIu32,
-                            g->path, h.n_head, h.n_embd);
-    h.head_dim = h.n_embd / h.n_head;
-    if (h.head_dim % 2 != 0)
+    /* head_dim: llama.attention.key_length when present (as llama.cpp's
+     * n_embd_head_k; head-pruned models need it), else n_embd / n_head. */
+    if (dfit_gguf_find_kv(g, KEY_KEY_LEN)) {
+        if ((rc = read_dim(g, KEY_KEY_LEN, CAP_EMBD, &h.head_dim, err)))
+            return rc;
+    } else {
+        if (h.n_embd % h.n_head != 0)
+            return dfit_err_set(err, DFIT_EINVAL,
+                                "%s: key '" KEY_HEAD "': %" PRIu32
+                                " does not divide embedding_length %" PRIu32,
+                                g->path, h.n_head, h.n_embd);
+        h.head_dim = h.n_embd / h.n_head;
+    }
+    if (h.head_dim % 2 != 0) {
+        if (dfit_gguf_find_kv(g, KEY_KEY_LEN))
+            return dfit_err_set(err, DFIT_EINVAL,
+                                "%s: key '" KEY_KEY_LEN "': head_dim %" PRIu32
+                                " is odd (RoPE rotates pairs)",
+                                g->path, h.head_dim);
         return dfit_err_set(err, DFIT_EINVAL,
                             "%s: key '" KEY_HEAD "': head_dim = embedding_length %" PRIu32
                             " / head_count %" PRIu32 " = %" PRIu32
                             " is odd (RoPE rotates pairs)",
                             g->path, h.n_embd, h.n_head, h.head_dim);
+    }
     if (h.n_head % h.n_head_kv != 0)
         return dfit_err_set(err, DFIT_EINVAL,
                             "%s: key '" KEY_HEAD_KV "': %" PRIu32
@@ -165,12 +179,12 @@ int dfit_llama_hparams_read(const struct dfit_gguf *g, struct dfit_llama_hparams
 
     /* Keys that llama.cpp honours and dfit does not: refuse rather than
      * compute something else. */
-    if ((rc = check_optional_equal(g, "llama.attention.key_length", h.head_dim,
-                                   "head_dim = embedding_length / head_count", err)) ||
-        (rc = check_optional_equal(g, "llama.attention.value_length", h.head_dim,
-                                   "head_dim = embedding_length / head_count", err)) ||
+    if ((rc = check_optional_equal(g, "llama.attention.value_length", h.head_dim,
+                                   "head_dim (key_length, or embedding_length / head_count)",
+                                   err)) ||
         (rc = check_optional_equal(g, "llama.rope.dimension_count", h.head_dim,
-                                   "head_dim = embedding_length / head_count", err)) ||
+                                   "head_dim (key_length, or embedding_length / head_count)",
+                                   err)) ||
         (rc = check_optional_equal(g, "llama.expert_count", 0, "a dense model's", err)))
         return rc;
 

@@ -5,8 +5,10 @@
  * llama.block_count, llama.feed_forward_length, llama.attention.head_count,
  * llama.attention.head_count_kv (default = head_count),
  * llama.attention.layer_norm_rms_epsilon, llama.rope.freq_base (default
- * 10000), llama.context_length, vocabulary size from tokenizer.ggml.tokens
- * (or llama.vocab_size). Tensors: token_embd.weight, blk.N.attn_{norm,q,k,v,
+ * 10000), llama.attention.key_length (head_dim; default n_embd/n_head;
+ * value_length and rope.dimension_count must equal it when present),
+ * llama.context_length, vocabulary size from tokenizer.ggml.tokens (or
+ * llama.vocab_size). Tensors: token_embd.weight, blk.N.attn_{norm,q,k,v,
  * output}.weight, blk.N.ffn_{norm,gate,up,down}.weight, output_norm.weight,
  * optional output.weight (tied to token_embd when absent).
  * Weights stay in the GGUF mapping; nothing is converted here.
@@ -30,7 +32,10 @@ struct dfit_llama_hparams {
     uint32_t n_ff;         /* FFN hidden width */
     uint32_t n_head;
     uint32_t n_head_kv;    /* grouped-query attention: n_head % n_head_kv == 0 */
-    uint32_t head_dim;     /* n_embd / n_head (even, for RoPE pairs) */
+    uint32_t head_dim;     /* llama.attention.key_length if present (as in
+                              llama.cpp; head-pruned models have
+                              n_head*head_dim < n_embd), else n_embd / n_head;
+                              even, for RoPE pairs */
     uint32_t n_ctx_train;  /* llama.context_length */
     uint32_t n_vocab;
     float rms_eps;

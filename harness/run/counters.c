@@ -243,7 +243,6 @@ int dfit_counters_start(const char *const *names, int n, struct dfit_counters **
     if (!c)
         return dfit_err_set(err, DFIT_ENOMEM, "counters: out of memory");
     c->event_set = PAPI_NULL;
-    c->n = n;
     c->ev = calloc((size_t)n, sizeof *c->ev);
     c->last = calloc((size_t)n, sizeof *c->last);
     c->now = calloc((size_t)n, sizeof *c->now);
@@ -252,9 +251,16 @@ int dfit_counters_start(const char *const *names, int n, struct dfit_counters **
         return dfit_err_set(err, DFIT_ENOMEM, "counters: out of memory");
     }
     for (int i = 0; i < n; i++) {
-        snprintf(c->ev[i].name, sizeof c->ev[i].name, "%s", names[i]);
-        c->ev[i].slot = -1;
+        bool dup = false;
+        for (int j = 0; j < c->n && !dup; j++)
+            dup = strcmp(c->ev[j].name, names[i]) == 0;
+        if (dup)
+            continue; /* counted once: a name names one row per phase */
+        snprintf(c->ev[c->n].name, sizeof c->ev[c->n].name, "%s", names[i]);
+        c->ev[c->n].slot = -1;
+        c->n++;
     }
+    n = c->n;
     snprintf(c->inherit_reason, sizeof c->inherit_reason, "PAPI is not running");
 
     if (papi_users == 0 && PAPI_is_initialized() == PAPI_NOT_INITED) {
@@ -277,7 +283,7 @@ int dfit_counters_start(const char *const *names, int n, struct dfit_counters **
         return 0;
     }
     if (ci->disabled)
-        snprintf(comp_context, sizeof comp_context, "PAPI's perf_event component is disabled: %s",
+        snprintf(comp_context, sizeof comp_context, "PAPI's perf_event component is disabled: %.200s",
                  ci->disabled_reason);
 
     /* The default domain applies to sets created afterwards; the per-set
@@ -347,7 +353,7 @@ void dfit_counters_free(struct dfit_counters *c)
 
 static int read_delta(struct dfit_counters *c, int phase, struct dfit_err *err)
 {
-    if (!c->running || c->n_slots == 0)
+    if (!c || !c->running || c->n_slots == 0)
         return 0;
     int rc = PAPI_read(c->event_set, c->now);
     if (rc != PAPI_OK)

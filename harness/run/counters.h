@@ -39,8 +39,9 @@ extern const char *const dfit_counters_default[DFIT_COUNTERS_N_DEFAULT];
 struct dfit_counters;
 
 /* Initialises PAPI (once per process, shared by open sets), builds an event
- * set of names[0..n) (n == 0: dfit_counters_default) and starts it. Events
- * PAPI cannot count are recorded unavailable with the reason. Fails only
+ * set of names[0..n) (n == 0: dfit_counters_default; a repeated name is
+ * kept once) and starts it. Events PAPI cannot count are recorded
+ * unavailable with the reason. Fails only
  * with DFIT_EINVAL (a NULL or over-long name, n < 0) or DFIT_ENOMEM; on
  * failure *out is NULL. */
 int dfit_counters_start(const char *const *names, int n, struct dfit_counters **out,
@@ -51,7 +52,7 @@ void dfit_counters_free(struct dfit_counters *c);
 
 /* Reads the counters and adds the counts since the previous mark (or the
  * start) to phase p. DFIT_EIO if PAPI_read fails (nothing is added). A set
- * without available events does nothing and returns 0. */
+ * without available events, or a NULL c, does nothing and returns 0. */
 int dfit_counters_mark(struct dfit_counters *c, enum dfit_phase p, struct dfit_err *err);
 /* Like dfit_counters_mark, but the counts since the previous mark belong to
  * no phase (warm-up, the cold load). */

@@ -114,8 +114,10 @@ int dfit_eval_text(const char *path, const struct dfit_tokenizer *t, uint32_t n_
         goto fail;
     }
     rc = dfit_tokenizer_encode(t, text, len, 0, ids, n_tokens, &need, err);
-    if (rc == DFIT_ERANGE && need > n_tokens)
+    if (rc == DFIT_ERANGE && need > n_tokens) {
         rc = 0; /* more text than needed: the first n_tokens ids are written */
+        dfit_err_clear(err);
+    }
     if (rc) {
         dfit_err_prefix(err, "%s", path);
         goto fail;

@@ -407,7 +407,8 @@ int dfit_quality_measure(const char *reference_path, const char *variant_path,
     goto done;
 fail:
     out->available = false;
-    snprintf(out->reason, sizeof out->reason, "%s", err->msg);
+    out->n_tokens = 0;
+    snprintf(out->reason, sizeof out->reason, "%.*s", (int)sizeof out->reason - 1, err->msg);
 done:
     evaluator_close(&e);
     dfit_kld_acc_clear(&acc);

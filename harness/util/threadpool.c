@@ -1,22 +1,53 @@
-/* threadpool.c — fork-join worker team on pthread mutex/condvars (see
- * threadpool.h). Workers sleep between tasks; a generation counter tells
- * them a new task has been posted. */
+/* threadpool.c — fork-join worker team (see threadpool.h).
+ *
+ * A run posts (fn, arg) and bumps an atomic generation counter; workers
+ * that finished the previous run are still spinning on that counter for a
+ * short while and start at once, others sleep on a condition variable and
+ * are woken only when some are known to sleep. The caller waits for the
+ * last worker the same way: spin first, then sleep. Decode runs tens of
+ * parallel regions per token, each some tens of microseconds long, so the
+ * wake-up latency of a sleeping thread (several microseconds, more on a
+ * busy machine) would otherwise be paid every time.
+ * Spinning is bounded (SPIN_NS, yielding the CPU after the first part so a
+ * shared machine keeps running other work): an idle pool sleeps.
+ * The sleep/wake hand-over uses sequentially consistent atomics on both
+ * sides (the poster stores the generation then reads the sleeper count;
+ * a worker stores its sleeper count then re-reads the generation under the
+ * mutex), so a wake-up is never lost.
+ */
 #include "util/threadpool.h"
 
 #include <pthread.h>
+#include <sched.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+
+#if defined(__x86_64__) || defined(__i386__)
+#include <immintrin.h>
+#define cpu_relax() _mm_pause()
+#else
+#define cpu_relax() ((void)0)
+#endif
+
+#define SPIN_NS 200000u      /* spin this long before sleeping */
+#define SPIN_PAUSE_NS 20000u /* pause-spin this long, then yield while spinning */
 
 struct dfit_threadpool {
     int n_threads;
-    pthread_t *threads;        /* [n_threads - 1] */
+    pthread_t *threads;         /* [n_threads - 1] */
     pthread_mutex_t mu;
-    pthread_cond_t cv_start;   /* new generation posted */
-    pthread_cond_t cv_done;    /* a worker finished */
-    unsigned long generation;
-    int n_pending;             /* workers still running this generation */
-    int stop;
-    dfit_task_fn fn;
+    pthread_cond_t cv_start;    /* new generation posted */
+    pthread_cond_t cv_done;     /* the last worker finished */
+    atomic_ulong generation;
+    atomic_int n_pending;       /* workers still running this generation */
+    atomic_int n_sleeping;      /* workers waiting on cv_start */
+    atomic_int caller_sleeping; /* the caller waits on cv_done */
+    atomic_int stop;
+    dfit_task_fn fn;            /* written before the generation bump */
     void *arg;
 };
 
@@ -25,6 +56,48 @@ struct worker_arg {
     int ith;
 };
 
+static uint64_t now_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
+/* Spins up to SPIN_NS until *v != old (returns true) or gives up. */
+static bool spin_until_changed(const atomic_ulong *v, unsigned long old)
+{
+    const uint64_t t0 = now_ns();
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(v, memory_order_acquire) != old)
+            return true;
+        if (i % 64 == 0) {
+            uint64_t dt = now_ns() - t0;
+            if (dt > SPIN_NS)
+                return false;
+            if (dt > SPIN_PAUSE_NS)
+                sched_yield();
+        }
+        cpu_relax();
+    }
+}
+
+static bool spin_until_zero(const atomic_int *v)
+{
+    const uint64_t t0 = now_ns();
+    for (unsigned i = 1;; i++) {
+        if (atomic_load_explicit(v, memory_order_acquire) == 0)
+            return true;
+        if (i % 64 == 0) {
+            uint64_t dt = now_ns() - t0;
+            if (dt > SPIN_NS)
+                return false;
+            if (dt > SPIN_PAUSE_NS)
+                sched_yield();
+        }
+        cpu_relax();
+    }
+}
+
 static void *worker_main(void *p)
 {
     struct worker_arg wa = *(struct worker_arg *)p;
@@ -32,24 +105,25 @@ static void *worker_main(void *p)
     struct dfit_threadpool *tp = wa.tp;
     unsigned long seen = 0;
     for (;;) {
-        pthread_mutex_lock(&tp->mu);
-        while (!tp->stop && tp->generation == seen)
-            pthread_cond_wait(&tp->cv_start, &tp->mu);
-        if (tp->stop) {
+        if (!spin_until_changed(&tp->generation, seen)) {
+            pthread_mutex_lock(&tp->mu);
+            atomic_fetch_add(&tp->n_sleeping, 1);
+            while (!atomic_load(&tp->stop) && atomic_load(&tp->generation) == seen)
+                pthread_cond_wait(&tp->cv_start, &tp->mu);
+            atomic_fetch_sub(&tp->n_sleeping, 1);
             pthread_mutex_unlock(&tp->mu);
-            return NULL;
         }
-        seen = tp->generation;
-        dfit_task_fn fn = tp->fn;
-        void *arg = tp->arg;
-        pthread_mutex_unlock(&tp->mu);
+        if (atomic_load(&tp->stop))
+            return NULL;
+        seen = atomic_load(&tp->generation);
 
-        fn(arg, wa.ith, tp->n_threads);
+        tp->fn(tp->arg, wa.ith, tp->n_threads);
 
-        pthread_mutex_lock(&tp->mu);
-        if (--tp->n_pending == 0)
+        if (atomic_fetch_sub(&tp->n_pending, 1) == 1 && atomic_load(&tp->caller_sleeping)) {
+            pthread_mutex_lock(&tp->mu);
             pthread_cond_signal(&tp->cv_done);
-        pthread_mutex_unlock(&tp->mu);
+            pthread_mutex_unlock(&tp->mu);
+        }
     }
 }
 
@@ -65,6 +139,11 @@ int dfit_threadpool_create(int n_threads, struct dfit_threadpool **out, struct d
     pthread_mutex_init(&tp->mu, NULL);
     pthread_cond_init(&tp->cv_start, NULL);
     pthread_cond_init(&tp->cv_done, NULL);
+    atomic_init(&tp->generation, 0);
+    atomic_init(&tp->n_pending, 0);
+    atomic_init(&tp->n_sleeping, 0);
+    atomic_init(&tp->caller_sleeping, 0);
+    atomic_init(&tp->stop, 0);
     tp->threads = calloc((size_t)n_threads, sizeof *tp->threads);
     if (!tp->threads)
         goto fail_nomem;
@@ -96,7 +175,8 @@ void dfit_threadpool_free(struct dfit_threadpool *tp)
     if (!tp)
         return;
     pthread_mutex_lock(&tp->mu);
-    tp->stop = 1;
+    atomic_store(&tp->stop, 1);
+    atomic_fetch_add(&tp->generation, 1); /* releases spinners too */
     pthread_cond_broadcast(&tp->cv_start);
     pthread_mutex_unlock(&tp->mu);
     for (int i = 1; tp->threads && i < tp->n_threads; i++)
@@ -120,18 +200,24 @@ void dfit_threadpool_run(struct dfit_threadpool *tp, dfit_task_fn fn, void *arg)
         fn(arg, 0, 1);
         return;
     }
-    pthread_mutex_lock(&tp->mu);
     tp->fn = fn;
     tp->arg = arg;
-    tp->n_pending = tp->n_threads - 1;
-    tp->generation++;
-    pthread_cond_broadcast(&tp->cv_start);
-    pthread_mutex_unlock(&tp->mu);
+    atomic_store(&tp->n_pending, tp->n_threads - 1);
+    atomic_fetch_add(&tp->generation, 1); /* publishes fn and arg */
+    if (atomic_load(&tp->n_sleeping) > 0) {
+        pthread_mutex_lock(&tp->mu);
+        pthread_cond_broadcast(&tp->cv_start);
+        pthread_mutex_unlock(&tp->mu);
+    }
 
     fn(arg, 0, tp->n_threads);
 
-    pthread_mutex_lock(&tp->mu);
-    while (tp->n_pending > 0)
-        pthread_cond_wait(&tp->cv_done, &tp->mu);
-    pthread_mutex_unlock(&tp->mu);
+    if (!spin_until_zero(&tp->n_pending)) {
+        pthread_mutex_lock(&tp->mu);
+        atomic_store(&tp->caller_sleeping, 1);
+        while (atomic_load(&tp->n_pending) > 0)
+            pthread_cond_wait(&tp->cv_done, &tp->mu);
+        atomic_store(&tp->caller_sleeping, 0);
+        pthread_mutex_unlock(&tp->mu);
+    }
 }

@@ -72,7 +72,8 @@ run unknown "$DFIT" frobnicate
 check "dfit frobnicate: unknown command named, exit 2" eval 'rc_is 2 && has_err_F "frobnicate"'
 run help "$DFIT" help
 check "dfit help lists every command" \
-    eval 'rc_is 0 && has_out synth && has_out compress && has_out inspect && has_out bench && has_out tokenize'
+    eval 'rc_is 0 && has_out synth && has_out compress && has_out inspect && has_out bench &&
+          has_out tokenize && has_out "^  run " && has_out "^  report " && has_out "^  export "'
 run help_bench "$DFIT" help bench
 check "dfit help bench shows the bench flags" eval 'rc_is 0 && has_out_F "--repetitions"'
 

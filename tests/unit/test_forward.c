@@ -1,4 +1,5 @@
-/* test_forward — the CPU reference backend's forward pass.
+/* test_forward — the CPU reference backend's forward pass (kernels "ref";
+ * the fast kernel sets are tested against it in test_kernels).
  *
  * Models are dfit's `tiny` synthetic shape (dim 64, 2 layers, 4 query heads
  * sharing 2 KV heads, FFN 128, vocabulary 320) written by dfit_synth_write
@@ -66,7 +67,7 @@ static void engine_open(struct engine *e, const char *path, int n_threads, uint3
     if (dfit_model_open(path, &e->m, &err))
         fail_msg("open %s: %s", path, err.msg);
     struct dfit_backend_params p = {.n_threads = n_threads, .n_ctx = N_CTX, .n_seq = n_seq,
-                                    .n_batch_max = n_batch_max};
+                                    .n_batch_max = n_batch_max, .kernels = "ref"};
     if (cpu()->load(e->m, &p, &e->ctx, &e->rep, &err))
         fail_msg("load %s: %s", path, err.msg);
 }
@@ -754,14 +755,15 @@ static void test_load_params_report_probe(void **state)
     expect_bad_load(m, p, DFIT_EINVAL, "n_batch_max 0");
     p = good, p.n_ctx = 1u << 30;
     expect_bad_load(m, p, DFIT_EINVAL, "n_ctx");
-    p = good, p.kernels = "avx2";
-    expect_bad_load(m, p, DFIT_EUNSUPPORTED, "'avx2' not supported (choices: auto, ref)");
+    p = good, p.kernels = "neon";
+    expect_bad_load(m, p, DFIT_EUNSUPPORTED,
+                    "'neon' not supported (choices: auto, ref, scalar, avx2, avx512)");
     p = good, p.device = "gpu1";
     expect_bad_load(m, p, DFIT_ENOTFOUND, "device 'gpu1' not found");
 
     void *ctx = NULL;
     struct dfit_load_report r;
-    p = good, p.kernels = "auto", p.device = dl.dev[0].name;
+    p = good, p.device = dl.dev[0].name;
     assert_int_equal(cpu()->load(m, &p, &ctx, &r, &err), 0);
     const struct dfit_llama_hparams *hp = &m->hp;
     uint64_t kv = 2ull * 3 * hp->n_layer * 32 * hp->n_head_kv * hp->head_dim * sizeof(float);

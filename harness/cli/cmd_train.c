@@ -1,0 +1,502 @@
+/* cmd_train.c — `dfit train`: trains a llama model of a preset or custom
+ * shape (or continues one: --init FILE.gguf, --resume CKPT) on a token or
+ * text file, with checkpoints, and exports it as a GGUF file
+ * (compress/train.h). Exit status: 0 done, 1 failure or interrupted, 2
+ * usage error.
+ * Non-goals: distillation (a later command), evaluation.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <math.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli/cli.h"
+#include "compress/checkpoint.h"
+#include "compress/synth.h"
+#include "compress/train.h"
+#include "compress/train_data.h"
+#include "compress/train_model.h"
+#include "util/fmt.h"
+#include "util/sha256.h"
+
+#define MAX_THREADS 256
+
+/* The shape of dfit's default teacher: byte vocabulary, a few million
+ * parameters (besides synth's presets). */
+static const struct dfit_synth_shape teacher_shape = {256, 4, 768, 8, 4, 320, 256, true, 1e-5f, 10000.0f};
+
+static void usage(FILE *f)
+{
+    fprintf(f,
+            "usage: dfit train --shape PRESET --data FILE -o OUT.gguf [options]\n"
+            "       dfit train --dim D --layers L --heads H [--kv-heads K] --ffn F --vocab V\n"
+            "                  [--ctx C] --data FILE -o OUT.gguf [options]\n"
+            "       dfit train --init MODEL.gguf --data FILE -o OUT.gguf [options]\n"
+            "       dfit train --resume CKPT --data FILE -o OUT.gguf [--steps N] [-t N]\n"
+            "\n"
+            "Trains a llama model (F32, AdamW) on next-token prediction and writes it as\n"
+            "GGUF. FILE is a token file (dfit_train_data_write: ids and an answer mask) or\n"
+            "text, encoded with the byte-level vocabulary (BOS first, every token counts).\n"
+            "Presets: teacher (dim 256, 4 layers, 8/4 heads, ffn 768, vocab 320, ctx 256,\n"
+            "tied), and synth's tiny, 15m, 110m, 1b; shape flags override preset fields.\n"
+            "\n"
+            "  -o, --output PATH  the trained model (required; written atomically)\n"
+            "  --data FILE        training data (required)\n"
+            "  --steps N          optimizer steps (default 1000)\n"
+            "  --batch B          sequences per step (default 8)\n"
+            "  --seq T            tokens per sequence (default min(128, ctx))\n"
+            "  --lr X             peak learning rate (default 1e-3)\n"
+            "  --lr-min X         floor of the cosine decay (default lr/10)\n"
+            "  --warmup N         linear warm-up steps (default min(100, steps/10))\n"
+            "  --wd X             AdamW weight decay on matrices (default 0.1)\n"
+            "  --clip X           global gradient-norm clip, 0 off (default 1.0)\n"
+            "  --seed S           init and data-order seed (default 1)\n"
+            "  -t, --threads N    worker threads (default: all CPUs; results do not depend on it)\n"
+            "  --ckpt PATH        checkpoint file (default OUT.gguf.ckpt)\n"
+            "  --ckpt-every N     steps between checkpoints (default 500; 0: only at the end)\n"
+            "  --no-ckpt          write no checkpoints\n"
+            "  --resume CKPT      continue a checkpointed run (its shape and recipe; --steps\n"
+            "                     may change the total)\n"
+            "  --init MODEL.gguf  start from a model's weights (e.g. to heal a pruned one)\n"
+            "  --type T           matrix type of the output: f32, f16, bf16 (default f32)\n"
+            "  --log-every N      steps between progress lines when not on a terminal (10)\n"
+            "  -q, --quiet        no progress output\n"
+            "  --dim D, --layers L, --heads H, --kv-heads K, --ffn F, --vocab V, --ctx C,\n"
+            "  --tied, --untied   the shape (see dfit synth --help)\n"
+            "  -h, --help         this text\n");
+}
+
+static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+static int usage_error(const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "dfit train: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n\n");
+    va_end(ap);
+    usage(stderr);
+    return 2;
+}
+
+/* argv[*i] is `name` ("--x V" or "--x=V"): returns 1 and sets *val (NULL
+ * when the value is missing); 0 when it is another argument. */
+static int flag(int argc, char **argv, int *i, const char *name, const char **val)
+{
+    const char *a = argv[*i];
+    size_t n = strlen(name);
+    if (strncmp(a, name, n) != 0)
+        return 0;
+    if (a[n] == '=' && name[1] == '-') {
+        *val = a + n + 1;
+        return 1;
+    }
+    if (a[n] != '\0')
+        return 0;
+    *val = *i + 1 < argc ? argv[++*i] : NULL;
+    return 1;
+}
+
+static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
+{
+    if (!s || *s < '0' || *s > '9')
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    unsigned long long v = strtoull(s, &end, 10);
+    if (errno || *end || v < lo || v > hi)
+        return -1;
+    *out = v;
+    return 0;
+}
+
+/* A finite number >= lo (strictly > lo when strict). */
+static int parse_float(const char *s, double lo, bool strict, float *out)
+{
+    if (!s || !*s)
+        return -1;
+    char *end = NULL;
+    errno = 0;
+    double v = strtod(s, &end);
+    if (errno || *end || !isfinite(v) || v < lo || (strict && v == lo) || v > 1e30)
+        return -1;
+    *out = (float)v;
+    return 0;
+}
+
+static volatile sig_atomic_t g_stop;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    g_stop = 1;
+}
+
+enum { F_STEPS, F_BATCH, F_SEQ, F_LR, F_LR_MIN, F_WARMUP, F_WD, F_CLIP, F_SEED, F_N };
+
+struct opts {
+    const char *out, *data, *shape, *ckpt, *resume, *init;
+    bool no_ckpt, quiet;
+    enum dfit_type type;
+    uint64_t threads, ckpt_every, log_every;
+    bool given[F_N];
+    struct dfit_train_recipe r;
+    /* shape flags */
+    uint32_t shape_val[7];
+    bool shape_given[7];
+    int tied; /* -1 unset */
+};
+
+static const char *const shape_flags[7] = {"--dim", "--layers", "--heads", "--kv-heads", "--ffn", "--vocab", "--ctx"};
+static const char *const recipe_flags[F_N] = {
+    [F_STEPS] = "--steps", [F_BATCH] = "--batch", [F_SEQ] = "--seq",   [F_LR] = "--lr",     [F_LR_MIN] = "--lr-min",
+    [F_WARMUP] = "--warmup", [F_WD] = "--wd",     [F_CLIP] = "--clip", [F_SEED] = "--seed",
+};
+
+static int parse_recipe_flag(struct opts *o, int f, const char *name, const char *val)
+{
+    uint64_t u;
+    float x;
+    const char *v = val ? val : "(missing)";
+    switch (f) {
+    case F_STEPS:
+        if (parse_u64(val, 1, UINT64_C(1) << 40, &u))
+            return usage_error("%s: expected an integer >= 1, got '%s'", name, v);
+        o->r.steps = u;
+        break;
+    case F_BATCH:
+        if (parse_u64(val, 1, 65536, &u))
+            return usage_error("%s: expected an integer in 1..65536, got '%s'", name, v);
+        o->r.batch = (uint32_t)u;
+        break;
+    case F_SEQ:
+        if (parse_u64(val, 1, 1u << 20, &u))
+            return usage_error("%s: expected an integer in 1..1048576, got '%s'", name, v);
+        o->r.seq = (uint32_t)u;
+        break;
+    case F_WARMUP:
+        if (parse_u64(val, 0, UINT64_C(1) << 40, &u))
+            return usage_error("%s: expected an integer >= 0, got '%s'", name, v);
+        o->r.warmup = u;
+        break;
+    case F_SEED:
+        if (parse_u64(val, 0, UINT64_MAX, &o->r.seed))
+            return usage_error("%s: expected an integer in 0..18446744073709551615, got '%s'", name, v);
+        break;
+    case F_LR:
+        if (parse_float(val, 0.0, true, &x))
+            return usage_error("%s: expected a positive number, got '%s'", name, v);
+        o->r.lr = x;
+        break;
+    default: /* lr-min, wd, clip: >= 0 */
+        if (parse_float(val, 0.0, false, &x))
+            return usage_error("%s: expected a number >= 0, got '%s'", name, v);
+        if (f == F_LR_MIN)
+            o->r.lr_min = x;
+        else if (f == F_WD)
+            o->r.weight_decay = x;
+        else
+            o->r.clip = x;
+        break;
+    }
+    o->given[f] = true;
+    return 0;
+}
+
+/* Parses argv into o; returns 0, or an exit status (2 usage, 0 for --help
+ * with *done set). */
+static int parse_args(int argc, char **argv, struct opts *o, bool *done)
+{
+    const char *val = NULL;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        bool matched = false;
+        int rc;
+        if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
+            usage(stdout);
+            *done = true;
+            return 0;
+        }
+        for (size_t k = 0; k < 7 && !matched; k++) {
+            if (!flag(argc, argv, &i, shape_flags[k], &val))
+                continue;
+            uint64_t v;
+            if (parse_u64(val, 1, UINT32_MAX, &v))
+                return usage_error("%s: expected an integer in 1..4294967295, got '%s'", shape_flags[k],
+                                   val ? val : "(missing)");
+            o->shape_val[k] = (uint32_t)v;
+            o->shape_given[k] = matched = true;
+        }
+        for (size_t k = 0; k < F_N && !matched; k++) {
+            if (!flag(argc, argv, &i, recipe_flags[k], &val))
+                continue;
+            if ((rc = parse_recipe_flag(o, (int)k, recipe_flags[k], val)))
+                return rc;
+            matched = true;
+        }
+        if (matched)
+            continue;
+        const char **path = NULL;
+        if (flag(argc, argv, &i, "-o", &val) || flag(argc, argv, &i, "--output", &val))
+            path = &o->out;
+        else if (flag(argc, argv, &i, "--data", &val))
+            path = &o->data;
+        else if (flag(argc, argv, &i, "--shape", &val))
+            path = &o->shape;
+        else if (flag(argc, argv, &i, "--ckpt", &val))
+            path = &o->ckpt;
+        else if (flag(argc, argv, &i, "--resume", &val))
+            path = &o->resume;
+        else if (flag(argc, argv, &i, "--init", &val))
+            path = &o->init;
+        if (path) {
+            if (!val || !*val)
+                return usage_error("%s: missing value", a);
+            *path = val;
+        } else if (flag(argc, argv, &i, "-t", &val) || flag(argc, argv, &i, "--threads", &val)) {
+            if (parse_u64(val, 1, MAX_THREADS, &o->threads))
+                return usage_error("%s: expected an integer in 1..%d, got '%s'", a, MAX_THREADS,
+                                   val ? val : "(missing)");
+        } else if (flag(argc, argv, &i, "--ckpt-every", &val)) {
+            if (parse_u64(val, 0, UINT64_C(1) << 40, &o->ckpt_every))
+                return usage_error("--ckpt-every: expected an integer >= 0, got '%s'", val ? val : "(missing)");
+        } else if (flag(argc, argv, &i, "--log-every", &val)) {
+            if (parse_u64(val, 1, UINT64_C(1) << 40, &o->log_every))
+                return usage_error("--log-every: expected an integer >= 1, got '%s'", val ? val : "(missing)");
+        } else if (flag(argc, argv, &i, "--type", &val)) {
+            if (!val || dfit_type_from_name(val, &o->type) != 0 ||
+                (o->type != DFIT_TYPE_F32 && o->type != DFIT_TYPE_F16 && o->type != DFIT_TYPE_BF16))
+                return usage_error("--type: expected f32, f16 or bf16, got '%s' (quantize the "
+                                   "result with dfit compress)", val ? val : "(missing)");
+        } else if (!strcmp(a, "--no-ckpt")) {
+            o->no_ckpt = true;
+        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
+            o->quiet = true;
+        } else if (!strcmp(a, "--tied")) {
+            o->tied = 1;
+        } else if (!strcmp(a, "--untied")) {
+            o->tied = 0;
+        } else if (a[0] == '-') {
+            return usage_error("unknown option '%s'", a);
+        } else {
+            return usage_error("unexpected argument '%s'", a);
+        }
+    }
+    return 0;
+}
+
+/* The shape from --shape and the shape flags (fresh runs). */
+static int build_shape(const struct opts *o, struct dfit_synth_shape *s)
+{
+    struct dfit_err err = {0};
+    uint32_t *field[7] = {&s->n_embd, &s->n_layer, &s->n_head, &s->n_head_kv, &s->n_ff, &s->n_vocab, &s->n_ctx};
+    *s = (struct dfit_synth_shape){.n_ctx = 256, .tied_output = true, .rms_eps = 1e-5f,
+                                   .rope_freq_base = 10000.0f};
+    if (o->shape) {
+        if (!strcmp(o->shape, "teacher")) {
+            *s = teacher_shape;
+        } else if (dfit_synth_preset(o->shape, s, &err)) {
+            return usage_error("--shape: unknown preset '%s' (presets: teacher, tiny, 15m, 110m, 1b)",
+                               o->shape);
+        }
+        if (o->shape_given[2] && !o->shape_given[3] && s->n_head_kv == s->n_head)
+            s->n_head_kv = o->shape_val[2];
+    } else {
+        static const int required[] = {0, 1, 2, 4, 5};
+        for (size_t k = 0; k < sizeof required / sizeof required[0]; k++)
+            if (!o->shape_given[required[k]])
+                return usage_error("no --shape, --init or --resume given, so %s is required",
+                                   shape_flags[required[k]]);
+        if (!o->shape_given[3])
+            s->n_head_kv = o->shape_val[2];
+    }
+    for (size_t k = 0; k < 7; k++)
+        if (o->shape_given[k])
+            *field[k] = o->shape_val[k];
+    if (o->tied >= 0)
+        s->tied_output = o->tied;
+    if (dfit_synth_shape_check(s, &err))
+        return usage_error("%s", err.msg);
+    return 0;
+}
+
+static int n_cpus(void)
+{
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
+/* Checks the flags that --resume and --init rule out. */
+static int check_exclusive(const struct opts *o)
+{
+    const char *mode = o->resume ? "--resume" : o->init ? "--init" : NULL;
+    if (o->resume && o->init)
+        return usage_error("--resume and --init exclude each other");
+    if (!mode)
+        return 0;
+    if (o->shape)
+        return usage_error("--shape: not allowed with %s (the shape comes from its file)", mode);
+    for (size_t k = 0; k < 7; k++)
+        if (o->shape_given[k])
+            return usage_error("%s: not allowed with %s (the shape comes from its file)", shape_flags[k], mode);
+    if (o->tied >= 0)
+        return usage_error("%s: not allowed with %s", o->tied ? "--tied" : "--untied", mode);
+    if (o->resume)
+        for (size_t k = 0; k < F_N; k++)
+            if (k != F_STEPS && o->given[k])
+                return usage_error("%s: not allowed with --resume (the checkpoint's recipe is used; "
+                                   "only --steps may change)", recipe_flags[k]);
+    return 0;
+}
+
+int dfit_cmd_train(int argc, char **argv)
+{
+    struct opts o = {.type = DFIT_TYPE_F32, .ckpt_every = 500, .log_every = 10, .tied = -1};
+    o.r = (struct dfit_train_recipe){.steps = 1000, .batch = 8, .seq = 128, .lr = 1e-3f,
+                                     .weight_decay = 0.1f, .clip = 1.0f, .seed = 1};
+    bool done = false;
+    int rc = parse_args(argc, argv, &o, &done);
+    if (rc || done)
+        return rc;
+    if (!o.out)
+        return usage_error("missing -o OUT.gguf");
+    if (!o.data)
+        return usage_error("missing --data FILE");
+    if ((rc = check_exclusive(&o)))
+        return rc;
+
+    struct dfit_err err = {0};
+    struct dfit_train_model *m = NULL;
+    struct dfit_train_data *d = NULL;
+    struct dfit_trainer *t = NULL;
+    struct dfit_train_state resume_st;
+    struct dfit_train_recipe r = o.r;
+    char *ckpt_default = NULL;
+    int status = 1;
+
+    if (o.resume) {
+        if (dfit_ckpt_load(o.resume, &m, &r, &resume_st, &err))
+            goto fail;
+        if (o.given[F_STEPS]) {
+            if (o.r.steps < resume_st.step) {
+                fprintf(stderr, "dfit train: --steps %" PRIu64 " is below the checkpoint's step %" PRIu64 "\n",
+                        o.r.steps, resume_st.step);
+                status = 2;
+                goto out;
+            }
+            r.steps = o.r.steps;
+        }
+    } else {
+        if (o.init) {
+            if (dfit_train_model_import(o.init, &m, &err) || dfit_sha256_file(o.init, r.parent_sha256, &err))
+                goto fail;
+            const char *base = strrchr(o.init, '/');
+            snprintf(r.parent_name, sizeof r.parent_name, "%s", base ? base + 1 : o.init);
+        } else {
+            struct dfit_synth_shape s;
+            if ((rc = build_shape(&o, &s)))
+                return rc;
+            if (dfit_train_model_create(&s, &m, &err))
+                goto fail;
+            dfit_train_model_init(m, r.seed);
+        }
+        if (!o.given[F_SEQ] && r.seq > m->shape.n_ctx)
+            r.seq = m->shape.n_ctx;
+        if (!o.given[F_LR_MIN])
+            r.lr_min = r.lr / 10.0f;
+        if (!o.given[F_WARMUP])
+            r.warmup = r.steps / 10 < 100 ? r.steps / 10 : 100;
+    }
+
+    if (dfit_train_data_load(o.data, m->shape.n_vocab, &d, &err))
+        goto fail;
+    if (o.resume && strcmp(d->sha256, r.data_sha256) != 0) {
+        fprintf(stderr, "dfit train: --data %s: SHA-256 %.12s... differs from the checkpoint's data "
+                "(%.12s...); resume with the same data\n", o.data, d->sha256, r.data_sha256);
+        goto out;
+    }
+
+    struct dfit_train_params p = {
+        .recipe = r,
+        .n_threads = o.threads ? (int)o.threads : n_cpus(),
+        .ckpt_every = o.ckpt_every,
+        .progress = o.quiet ? DFIT_TRAIN_PROGRESS_NONE
+                    : isatty(fileno(stderr)) ? DFIT_TRAIN_PROGRESS_LIVE
+                                             : DFIT_TRAIN_PROGRESS_LINES,
+        .log_every = o.log_every,
+        .log = stderr,
+        .stop_flag = &g_stop,
+    };
+    if (!o.no_ckpt) {
+        if (o.ckpt) {
+            p.ckpt_path = o.ckpt;
+        } else {
+            size_t n = strlen(o.out) + 6;
+            if (!(ckpt_default = malloc(n))) {
+                dfit_err_set(&err, DFIT_ENOMEM, "out of memory");
+                goto fail;
+            }
+            snprintf(ckpt_default, n, "%s.ckpt", o.out);
+            p.ckpt_path = ckpt_default;
+        }
+    }
+    if (dfit_trainer_create(m, d, &p, o.resume ? &resume_st : NULL, &t, &err))
+        goto fail;
+
+    char nparams[32], ntok[32], nwin[32], mem[32];
+    if (!o.quiet) {
+        fprintf(stderr, "dfit train: %s parameters, %s tokens (%s windows of %u), batch %u x %u, %d threads, "
+                "%s of memory\n",
+                dfit_fmt_u64(nparams, sizeof nparams, m->n_params), dfit_fmt_u64(ntok, sizeof ntok, d->n),
+                dfit_fmt_u64(nwin, sizeof nwin, (d->n - 1) / r.seq), r.seq, r.batch, r.seq, p.n_threads,
+                dfit_fmt_bytes(mem, sizeof mem, dfit_trainer_memory_bytes(t)));
+        if (o.resume)
+            fprintf(stderr, "dfit train: resuming %s at step %" PRIu64 " of %" PRIu64 "\n", o.resume,
+                    resume_st.step, r.steps);
+    }
+
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    int early = 0;
+    rc = dfit_trainer_run(t, &early, &err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    if (rc)
+        goto fail;
+    struct dfit_train_state st;
+    dfit_trainer_state(t, &st);
+    if (early) {
+        fprintf(stderr, "dfit train: stopped at step %" PRIu64 " of %" PRIu64 "%s%s\n", st.step, r.steps,
+                p.ckpt_path ? "; resume with --resume " : " (no checkpoint: --no-ckpt)",
+                p.ckpt_path ? p.ckpt_path : "");
+        goto out;
+    }
+    struct dfit_train_recipe fr;
+    dfit_trainer_recipe(t, &fr);
+    if (dfit_train_model_export(m, o.type, &fr, o.out, &err))
+        goto fail;
+    printf("%s: %s parameters, %s matrices, %" PRIu64 " steps of %u x %u tokens, final loss %.4f, "
+           "%.0f tokens/s\n",
+           o.out, dfit_fmt_u64(nparams, sizeof nparams, m->n_params), dfit_type_info(o.type)->name, st.step,
+           r.batch, r.seq, (double)fr.final_loss, dfit_trainer_tokens_per_s(t));
+    status = 0;
+    goto out;
+fail:
+    fprintf(stderr, "dfit train: %s\n", err.msg);
+out:
+    dfit_trainer_free(t);
+    dfit_train_data_free(d);
+    dfit_train_model_free(m);
+    free(ckpt_default);
+    return status;
+}
