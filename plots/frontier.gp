@@ -65,11 +65,13 @@ do for [fmt in "svg png"] {
     set output base . "." . fmt
     if (ARG6 eq "1") {
         plot front using 1:2 with steps linewidth 2 linecolor rgb "#2471a3" title "Pareto frontier", \
+             front using 1:2 with points pointtype 6 pointsize 1.8 linecolor rgb "#2471a3" notitle, \
              pts using 1:2:3 with yerrorbars pointtype 7 pointsize 1 linecolor rgb "#555555" title columnheader(5), \
              pts using 1:2:5 with labels offset 1, 0.8 left font ",9" notitle, \
              pts using 1:($4 > 0 ? $2 : NaN) with points pointtype 3 pointsize 3 linewidth 2 linecolor rgb "#1e8449" title "recommended"
     } else {
         plot front using 1:2 with steps linewidth 2 linecolor rgb "#2471a3" title "Pareto frontier", \
+             front using 1:2 with points pointtype 6 pointsize 1.8 linecolor rgb "#2471a3" notitle, \
              pts using 1:2:3 with yerrorbars pointtype 7 pointsize 1 linecolor rgb "#555555" title columnheader(5), \
              pts using 1:2:5 with labels offset 1, 0.8 left font ",9" notitle
     }

@@ -43,6 +43,10 @@ static void usage(FILE *f)
             "  --vocab V            encode train.tok with dfit's byte-level vocabulary of\n"
             "                       V entries, the size of the model to train (default\n"
             "                       320, as `dfit train`'s teacher preset)\n"
+            "  --rows T             train.tok in rows of T tokens, each starting at an\n"
+            "                       example (padded with </s>, mask 0), so that windows of\n"
+            "                       `dfit train --seq T` start where evaluation does\n"
+            "                       (default: examples packed back to back)\n"
             "  --tasks LIST         comma-separated tasks (default all: add, sub, succ,\n"
             "                       max, copy, rev, sort, word)\n"
             "  --max-level L        hardest level, 1..4 (default 4)\n"
@@ -123,11 +127,15 @@ static char *join(const char *dir, const char *name)
 }
 
 /* Writes train.txt (the examples, one a line) and train.tok (their tokens
- * and answer mask, cut at exactly n_tokens as dfit_corpus_fill cuts them);
- * prints the counts. */
+ * and answer mask): packed and cut at exactly n_tokens as dfit_corpus_fill
+ * cuts them, or with rows > 0 in rows of that many tokens, each starting
+ * at an example, padded with EOS under mask 0 (examples longer than a row
+ * left out), n_tokens rounded down to whole rows. Prints the counts. */
 static int write_train(const char *dir, const struct dfit_corpus_params *cp, uint32_t n_vocab, uint64_t n_tokens,
-                       struct dfit_err *err)
+                       uint32_t rows, struct dfit_err *err)
 {
+    if (rows && (n_tokens -= n_tokens % rows) == 0)
+        n_tokens = rows;
     struct dfit_tokenizer *tok = NULL;
     struct dfit_corpus *c = NULL;
     struct dfit_corpus_encoder enc;
@@ -147,7 +155,9 @@ static int write_train(const char *dir, const struct dfit_corpus_params *cp, uin
         rc = dfit_err_set(err, DFIT_EIO, "%s: cannot create: %s", tmp, strerror(errno));
         goto done;
     }
-    uint64_t have = 0, n_answer = 0, n_examples = 0;
+    const int32_t pad = dfit_tokenizer_eos(tok);
+    uint64_t have = 0, n_answer = 0, n_examples = 0, n_pad = 0;
+    unsigned skipped = 0;
     while (have < n_tokens) {
         struct dfit_corpus_example ex;
         int32_t ex_ids[1024];
@@ -156,6 +166,25 @@ static int write_train(const char *dir, const struct dfit_corpus_params *cp, uin
         dfit_corpus_next(c, &ex);
         if ((rc = dfit_corpus_encode(&enc, ex.prompt, ex.answer, ex_ids, ex_mask, 1024, &n, NULL, err)))
             goto done;
+        if (rows && n > rows) {
+            if (++skipped > 1000) {
+                rc = dfit_err_set(err, DFIT_EINVAL, "--rows %u: no example of these tasks fits a row", rows);
+                goto done;
+            }
+            continue;
+        }
+        skipped = 0;
+        const uint64_t room = rows ? rows - have % rows : n;
+        if (n > room) { /* the row is full: pad it, the example starts the next */
+            for (uint64_t i = 0; i < room; i++) {
+                ids[have + i] = pad;
+                mask[have + i] = 0;
+            }
+            have += room;
+            n_pad += room;
+            if (have >= n_tokens)
+                break;
+        }
         if (n > n_tokens - have)
             n = (size_t)(n_tokens - have);
         memcpy(ids + have, ex_ids, n * sizeof *ids);
@@ -179,8 +208,11 @@ static int write_train(const char *dir, const struct dfit_corpus_params *cp, uin
         goto done;
     char a[32], b[32];
     printf("%s: %s examples\n", path, dfit_fmt_u64(a, sizeof a, n_examples));
-    printf("%s: %s tokens of a %u-entry byte-level vocabulary, %.1f%% of them answer tokens\n", tok_path,
+    printf("%s: %s tokens of a %u-entry byte-level vocabulary, %.1f%% of them answer tokens", tok_path,
            dfit_fmt_u64(b, sizeof b, have), (unsigned)n_vocab, have ? 100.0 * (double)n_answer / (double)have : 0.0);
+    if (rows)
+        printf(", in rows of %u (%.1f%% padding)", (unsigned)rows, have ? 100.0 * (double)n_pad / (double)have : 0.0);
+    printf("\n");
 done:
     if (f) {
         fclose(f);
@@ -215,7 +247,7 @@ int dfit_cmd_corpus(int argc, char **argv)
 {
     struct dfit_corpus_params cp = {.seed = 1};
     const char *dir = NULL, *val = NULL;
-    uint64_t train_tokens = 1000000, eval_items = 200, vocab = 320, v;
+    uint64_t train_tokens = 1000000, eval_items = 200, vocab = 320, rows = 0, v;
     struct dfit_err err = {0};
 
     for (int i = 1; i < argc; i++) {
@@ -244,6 +276,10 @@ int dfit_cmd_corpus(int argc, char **argv)
             if (parse_u64(val, 259, 1u << 22, &vocab))
                 return usage_error("--vocab: expected an integer in 259..%u, got '%s'", 1u << 22,
                                    val ? val : "(missing)");
+        } else if (flag(argc, argv, &i, "--rows", &val)) {
+            if (parse_u64(val, 16, 1u << 16, &rows))
+                return usage_error("--rows: expected an integer in 16..%u, got '%s'", 1u << 16,
+                                   val ? val : "(missing)");
         } else if (flag(argc, argv, &i, "--tasks", &val)) {
             if (!(cp.tasks = parse_tasks(val, &err)))
                 return usage_error("--tasks: %s", err.msg);
@@ -270,7 +306,7 @@ int dfit_cmd_corpus(int argc, char **argv)
         return 1;
     }
 
-    int rc = write_train(dir, &cp, (uint32_t)vocab, train_tokens, &err);
+    int rc = write_train(dir, &cp, (uint32_t)vocab, train_tokens, (uint32_t)rows, &err);
     for (int t = 0; t < DFIT_TASK_COUNT && !rc; t++) {
         if (cp.tasks && !(cp.tasks >> t & 1u))
             continue;

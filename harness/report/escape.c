@@ -30,7 +30,7 @@ int dfit_escape_md(FILE *f, const char *s)
         if (*p < 0x20 || *p == 0x7f)
             fputc(' ', f);
         else if (strchr(special, *p) ||
-                 (p == (const unsigned char *)s && (*p == '-' || *p == '+' || *p == '.')))
+                 (p == (const unsigned char *)s && (*p == '-' || *p == '+')))
             fprintf(f, "\\%c", *p);
         else
             fputc(*p, f);

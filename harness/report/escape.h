@@ -20,9 +20,9 @@ int dfit_escape_html(FILE *f, const char *s);
  * ASCII punctuation that can start markup in CommonMark or GitHub's
  * extensions (\ ` * _ [ ] # | < > ~ & $ @: code, emphasis, links and
  * images, headings and issue references, table cells, HTML, strikethrough,
- * entities, math, mentions) backslash-escaped, a leading - + . escaped too
- * (lists), and newlines and other control characters as spaces, so the
- * text never starts a line. NULL writes nothing. Returns 0, or -1 on a
+ * entities, math, mentions) backslash-escaped, a leading - or + escaped
+ * too (a list item, were the text ever to start a line), and newlines and
+ * other control characters as spaces, so the text never starts a line. NULL writes nothing. Returns 0, or -1 on a
  * write error. */
 int dfit_escape_md(FILE *f, const char *s);
 

@@ -290,7 +290,8 @@ void dfit_report_put_verdict(const struct dfit_report_out *o, const struct dfit_
         dfit_report_textf(o, "%s has the highest %s of the %d variants that qualify",
                           any_slo ? " and" : "", dfit_quality_axis_name(rt->qaxis), n_meet);
     if (!isnan(fv->quality))
-        dfit_report_textf(o, "; its %s is %s%s%s (the lowest over its workloads)",
+        dfit_report_textf(o, n_meet == 1 ? "; its %s is %s%s%s (the lowest over its workloads)"
+                                         : ":%.0s %s%s%s (the lowest over its workloads)",
                           dfit_quality_axis_name(rt->qaxis),
                           dfit_report_num(fv->quality, b, sizeof b),
                           isfinite(fv->quality_se) ? " ± " : "",

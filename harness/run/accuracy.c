@@ -9,6 +9,7 @@
  * backend has no sequence copy), fidelity metrics (quality.c).
  */
 #include "run/accuracy.h"
+#include "run/accuracy_impl.h"
 
 #include <inttypes.h>
 #include <math.h>
@@ -20,160 +21,13 @@
 #include "model/tokenizer.h"
 #include "run/eval_data.h"
 
-#define MAX_BATCH 512u
-
-/* ---- the model on its backend ------------------------------------------------ */
-
-struct evaluator {
-    struct dfit_model *m;
-    struct dfit_tokenizer *tok;
-    struct dfit_corpus_encoder enc;
-    const struct dfit_backend_ops *ops;
-    void *ctx;
-    uint32_t n_ctx, n_seq, n_batch;
-    int32_t n_vocab, eos;
-    /* one stream of up to n_seq * n_ctx tokens, run n_batch at a time */
-    int32_t *s_tok, *s_pos, *s_seq;  /* [n_seq * n_ctx] */
-    int8_t *s_want;                  /* [n_seq * n_ctx] */
-    size_t s_cap;
-    float *logits;                   /* [n_batch][n_vocab] */
-};
-
-static void evaluator_close(struct evaluator *e)
-{
-    if (e->ctx)
-        e->ops->unload(e->ctx);
-    dfit_tokenizer_free(e->tok);
-    dfit_model_free(e->m);
-    free(e->s_tok);
-    free(e->s_pos);
-    free(e->s_seq);
-    free(e->s_want);
-    free(e->logits);
-    memset(e, 0, sizeof *e);
-}
-
-/* Opens the model and its tokenizer (no backend yet). */
-static int evaluator_open(struct evaluator *e, const char *path, const struct dfit_accuracy_params *p,
-                          struct dfit_err *err)
-{
-    memset(e, 0, sizeof *e);
-    e->ops = p->backend ? p->backend : dfit_backend_find("cpu");
-    if (!e->ops)
-        return dfit_err_set(err, DFIT_ENOTFOUND, "accuracy: no cpu backend in this build");
-    int rc = dfit_model_open(path, &e->m, err);
-    if (!rc && (rc = dfit_tokenizer_from_gguf(e->m->gguf, &e->tok, err)) == 0)
-        rc = dfit_corpus_encoder_init(&e->enc, e->tok, err);
-    if (rc) {
-        dfit_err_prefix(err, "%s", path);
-        evaluator_close(e);
-        return rc;
-    }
-    e->n_vocab = (int32_t)e->m->hp.n_vocab;
-    e->eos = dfit_tokenizer_eos(e->tok);
-    return 0;
-}
-
-/* Loads the backend for sequences of up to n_ctx tokens. */
-static int evaluator_load(struct evaluator *e, const char *path, const struct dfit_accuracy_params *p,
-                          uint32_t n_ctx, struct dfit_err *err)
-{
-    e->n_ctx = n_ctx ? n_ctx : 1;
-    e->n_seq = p->n_seq ? p->n_seq : DFIT_ACCURACY_DEFAULT_SEQ;
-    if (e->n_seq > DFIT_ACCURACY_MAX_SEQ)
-        return dfit_err_set(err, DFIT_EINVAL, "accuracy: %u sequences at once (at most %u)", (unsigned)e->n_seq,
-                            DFIT_ACCURACY_MAX_SEQ);
-    /* logits of a call stay near 64 MiB whatever the vocabulary */
-    uint32_t nb = (uint32_t)((16u << 20) / (uint32_t)e->n_vocab);
-    nb = nb < 16 ? 16 : nb > MAX_BATCH ? MAX_BATCH : nb;
-    e->n_batch = nb < e->n_seq ? e->n_seq : nb;
-    e->s_cap = (size_t)e->n_seq * e->n_ctx;
-    e->s_tok = malloc(e->s_cap * sizeof *e->s_tok);
-    e->s_pos = malloc(e->s_cap * sizeof *e->s_pos);
-    e->s_seq = malloc(e->s_cap * sizeof *e->s_seq);
-    e->s_want = malloc(e->s_cap * sizeof *e->s_want);
-    e->logits = malloc((size_t)e->n_batch * (size_t)e->n_vocab * sizeof *e->logits);
-    if (!e->s_tok || !e->s_pos || !e->s_seq || !e->s_want || !e->logits)
-        return dfit_err_set(err, DFIT_ENOMEM, "accuracy: out of memory for %u sequences of %u tokens",
-                            (unsigned)e->n_seq, (unsigned)e->n_ctx);
-    struct dfit_backend_params bp = {
-        .n_threads = p->n_threads,
-        .n_ctx = e->n_ctx,
-        .n_seq = e->n_seq,
-        .n_batch_max = e->n_batch,
-        .kernels = p->kernels,
-        .device = p->device,
-    };
-    struct dfit_load_report r;
-    int rc = e->ops->load(e->m, &bp, &e->ctx, &r, err);
-    if (rc)
-        dfit_err_prefix(err, "%s", path);
-    return rc;
-}
-
-/* Runs s_*[0..n) in calls of n_batch tokens; for each wanted token, in
- * order, calls on_row with its ordinal and its logits. */
-static int run_stream(struct evaluator *e, size_t n, void (*on_row)(void *, size_t, const float *), void *user,
-                      struct dfit_err *err)
-{
-    size_t k = 0;
-    for (size_t at = 0; at < n;) {
-        uint32_t m = (uint32_t)(n - at < e->n_batch ? n - at : e->n_batch);
-        struct dfit_batch b = {
-            .n_tokens = m, .token = e->s_tok + at, .pos = e->s_pos + at, .seq = e->s_seq + at,
-            .want = e->s_want + at};
-        int rc = e->ops->forward(e->ctx, &b, e->logits, err);
-        if (!rc && e->ops->sync)
-            rc = e->ops->sync(e->ctx);
-        if (rc)
-            return rc;
-        size_t row = 0;
-        for (uint32_t i = 0; i < m; i++)
-            if (e->s_want[at + i])
-                on_row(user, k++, e->logits + row++ * (size_t)e->n_vocab);
-        at += m;
-    }
-    return 0;
-}
-
-/* Index of the first maximum. */
-static int32_t argmax(const float *x, int32_t n)
-{
-    int32_t best = 0;
-    for (int32_t i = 1; i < n; i++)
-        if (x[i] > x[best])
-            best = i;
-    return best;
-}
-
-/* log softmax(logits)[next], in double. */
-static double log_prob(const float *logits, int32_t n, int32_t next)
-{
-    float max = logits[0];
-    for (int32_t i = 1; i < n; i++)
-        if (logits[i] > max)
-            max = logits[i];
-    double sum = 0.0;
-    for (int32_t i = 0; i < n; i++)
-        sum += exp((double)logits[i] - max);
-    return (double)logits[next] - max - log(sum);
-}
-
 /* ---- encoded work ------------------------------------------------------------------- */
-
-/* One token sequence: a prompt to continue, or a sequence to score from
- * token `from` on (each scored token predicted by the logits before it). */
-struct job {
-    int32_t *ids;
-    uint32_t n, from;
-    double sum_lp;      /* scoring: sum of log p of tokens from..n-1 */
-};
 
 struct enc_set {
     const struct dfit_eval_set *set;
-    uint32_t n_items;   /* after the limit */
-    uint32_t per_item;  /* jobs per item: 1 or k */
-    struct job *jobs;   /* [n_items * per_item] */
+    uint32_t n_items;  /* after the limit */
+    uint32_t per_item; /* jobs per item: 1 or k */
+    struct job *jobs;  /* [n_items * per_item] */
 };
 
 static void enc_set_clear(struct enc_set *s)
@@ -207,6 +61,9 @@ static int encode_job(struct evaluator *e, const char *prompt, const char *cont,
         return rc;
     if (n == 0)
         return dfit_err_set(err, DFIT_EINVAL, "the prompt gives no token");
+    int32_t *fit = realloc(j->ids, n * sizeof *fit);
+    if (fit)
+        j->ids = fit;
     j->n = (uint32_t)n;
     j->from = (uint32_t)np;
     *need = (uint32_t)n + extra;
@@ -220,7 +77,7 @@ static int encode_set(struct evaluator *e, const struct dfit_eval_set *s, uint32
     out->set = s;
     out->n_items = limit && limit < s->n_items ? limit : s->n_items;
     out->per_item = s->kind == DFIT_EVAL_MC ? s->n_choices : 1;
-    out->jobs = calloc((size_t)out->n_items * out->per_item, sizeof *out->jobs);
+    out->jobs = calloc((size_t)out->n_items * out->per_item + 1, sizeof *out->jobs);
     if (!out->jobs)
         return dfit_err_set(err, DFIT_ENOMEM, "%s: out of memory for %u items", s->name, (unsigned)out->n_items);
     const uint32_t ctx_train = e->m->hp.n_ctx_train;
@@ -234,10 +91,10 @@ static int encode_set(struct evaluator *e, const struct dfit_eval_set *s, uint32
                          : encode_job(e, it->prompt, NULL, (uint32_t)strlen(it->answer) + 1, j, &need, err);
             char where[256];
             if (!rc && ctx_train && need > ctx_train)
-                rc = dfit_err_set(err, DFIT_EINVAL,
-                                  "%s of %u tokens does not fit the model's context of %u tokens",
-                                  s->kind == DFIT_EVAL_MC ? "prompt and choice" : "prompt and longest answer",
-                                  (unsigned)need, (unsigned)ctx_train);
+                rc =
+                    dfit_err_set(err, DFIT_EINVAL, "%s of %u tokens does not fit the model's context of %u tokens",
+                                 s->kind == DFIT_EVAL_MC ? "prompt and choice" : "prompt and longest answer",
+                                 (unsigned)need, (unsigned)ctx_train);
             if (rc) {
                 item_where(s, i, where, sizeof where);
                 return dfit_err_prefix(err, "%s", where);
@@ -254,7 +111,7 @@ static int encode_set(struct evaluator *e, const struct dfit_eval_set *s, uint32
 struct gen_item {
     const char *answer;
     size_t answer_len;
-    char *text;          /* [answer_len + 1] what was generated so far */
+    char *text; /* [answer_len + 1] what was generated so far */
     size_t text_len;
     uint32_t n_gen, max_new, pos;
     int32_t last;
@@ -264,7 +121,7 @@ struct gen_item {
 struct gen_group {
     struct evaluator *e;
     struct gen_item *items;
-    uint32_t *row_item;  /* wanted ordinal -> item */
+    uint32_t *row_item; /* wanted ordinal -> item */
 };
 
 static void gen_take(void *user, size_t k, const float *logits)
@@ -272,7 +129,7 @@ static void gen_take(void *user, size_t k, const float *logits)
     struct gen_group *g = user;
     struct evaluator *e = g->e;
     struct gen_item *it = &g->items[g->row_item[k]];
-    const int32_t t = argmax(logits, e->n_vocab);
+    const int32_t t = dfit_acc_argmax(logits, e->n_vocab);
     it->n_gen++;
     it->last = t;
     if (t == e->eos) {
@@ -333,7 +190,7 @@ static int gen_set(struct evaluator *e, const struct enc_set *es, uint64_t *n_co
             }
             row_item[k++] = j;
         }
-        if ((rc = run_stream(e, len, gen_take, &g, err)))
+        if ((rc = dfit_acc_run_stream(e, len, gen_take, &g, err)))
             goto fail_forward;
         for (;;) { /* one token for every item still going */
             len = 0;
@@ -349,7 +206,7 @@ static int gen_set(struct evaluator *e, const struct enc_set *es, uint64_t *n_co
             }
             if (len == 0)
                 break;
-            if ((rc = run_stream(e, len, gen_take, &g, err)))
+            if ((rc = dfit_acc_run_stream(e, len, gen_take, &g, err)))
                 goto fail_forward;
         }
         for (uint32_t j = 0; j < n; j++)
@@ -367,71 +224,13 @@ done:
     return rc;
 }
 
-/* ---- scoring ------------------------------------------------------------------------------- */
-
-struct score_group {
-    struct evaluator *e;
-    struct job **row_job;   /* wanted ordinal -> job */
-    int32_t *row_next;      /* wanted ordinal -> the token it predicts */
-    double s1, s2;          /* sum of NLL and NLL^2 over every scored token */
-    uint64_t n_scored;
-};
-
-static void score_take(void *user, size_t k, const float *logits)
-{
-    struct score_group *g = user;
-    const double lp = log_prob(logits, g->e->n_vocab, g->row_next[k]);
-    g->row_job[k]->sum_lp += lp;
-    g->s1 -= lp;
-    g->s2 += lp * lp;
-    g->n_scored++;
-}
-
-/* Scores jobs[0..n), n_seq at a time. */
-static int score_jobs(struct evaluator *e, struct job *jobs, size_t n, struct score_group *g,
-                      struct dfit_err *err)
-{
-    g->e = e;
-    g->row_job = malloc(e->s_cap * sizeof *g->row_job);
-    g->row_next = malloc(e->s_cap * sizeof *g->row_next);
-    int rc = 0;
-    if (!g->row_job || !g->row_next) {
-        rc = dfit_err_set(err, DFIT_ENOMEM, "accuracy: out of memory");
-        goto done;
-    }
-    for (size_t base = 0; base < n && !rc; base += e->n_seq) {
-        const size_t m = n - base < e->n_seq ? n - base : e->n_seq;
-        e->ops->seq_reset(e->ctx, -1);
-        size_t len = 0, k = 0;
-        for (size_t j = 0; j < m; j++) {
-            struct job *jb = &jobs[base + j];
-            jb->sum_lp = 0.0;
-            for (uint32_t t = 0; t < jb->n; t++, len++) {
-                e->s_tok[len] = jb->ids[t];
-                e->s_pos[len] = (int32_t)t;
-                e->s_seq[len] = (int32_t)j;
-                e->s_want[len] = t + 1 >= jb->from && t + 1 < jb->n;
-                if (e->s_want[len]) {
-                    g->row_job[k] = jb;
-                    g->row_next[k++] = jb->ids[t + 1];
-                }
-            }
-        }
-        rc = run_stream(e, len, score_take, g, err);
-    }
-done:
-    free(g->row_job);
-    free(g->row_next);
-    g->row_job = NULL;
-    g->row_next = NULL;
-    return rc;
-}
+/* ---- multiple choice ------------------------------------------------------------ */
 
 static int mc_set(struct evaluator *e, const struct enc_set *es, uint64_t *n_sum, uint64_t *n_norm,
                   struct dfit_err *err)
 {
     struct score_group g = {0};
-    int rc = score_jobs(e, es->jobs, (size_t)es->n_items * es->per_item, &g, err);
+    int rc = dfit_acc_score_jobs(e, es->jobs, (size_t)es->n_items * es->per_item, &g, err);
     if (rc)
         return dfit_err_prefix(err, "%s", es->set->name);
     for (uint32_t i = 0; i < es->n_items; i++) {
@@ -440,7 +239,8 @@ static int mc_set(struct evaluator *e, const struct enc_set *es, uint64_t *n_sum
         for (uint32_t c = 1; c < es->per_item; c++) {
             if (jb[c].sum_lp > jb[best].sum_lp)
                 best = c;
-            if (jb[c].sum_lp / (jb[c].n - jb[c].from) > jb[best_norm].sum_lp / (jb[best_norm].n - jb[best_norm].from))
+            if (jb[c].sum_lp / (jb[c].n - jb[c].from) >
+                jb[best_norm].sum_lp / (jb[best_norm].n - jb[best_norm].from))
                 best_norm = c;
         }
         *n_sum += best == es->set->items[i].label;
@@ -485,8 +285,9 @@ static int ppl_prepare(struct evaluator *e, const struct dfit_accuracy_params *p
             c = n;
     }
     if (c < 4 || c > n)
-        rc = dfit_err_set(err, DFIT_EINVAL, "%s: %u tokens cannot make a chunk of %u tokens (chunks need 4 or more)",
-                          path, (unsigned)n, (unsigned)c);
+        rc = dfit_err_set(err, DFIT_EINVAL,
+                          "%s: %u tokens cannot make a chunk of %u tokens (chunks need 4 or more)", path,
+                          (unsigned)n, (unsigned)c);
     else if (ctx_train && c > ctx_train)
         rc = dfit_err_set(err, DFIT_EINVAL, "%s: chunks of %u tokens exceed the model's context of %u", path,
                           (unsigned)c, (unsigned)ctx_train);
@@ -519,7 +320,7 @@ static int ppl_run(struct evaluator *e, struct ppl_work *w, const char *path, st
                    struct dfit_err *err)
 {
     struct score_group g = {0};
-    int rc = score_jobs(e, w->chunks, w->n_chunks, &g, err);
+    int rc = dfit_acc_score_jobs(e, w->chunks, w->n_chunks, &g, err);
     if (rc)
         return dfit_err_prefix(err, "%s", path);
     memset(out, 0, sizeof *out);
@@ -583,14 +384,14 @@ int dfit_accuracy_run_sets(const char *model_path, const struct dfit_accuracy_pa
         out->sets = NULL;
         return dfit_err_set(err, DFIT_ENOMEM, "accuracy: out of memory");
     }
-    if ((rc = evaluator_open(&e, model_path, p, err)))
+    if ((rc = dfit_acc_open(&e, model_path, p, err)))
         goto fail_open;
     for (uint32_t i = 0; i < n_sets && !rc; i++)
         rc = encode_set(&e, sets[i], p->limit, &enc[i], &need, err);
     if (!rc && text_path && (rc = ppl_prepare(&e, p, text_path, &w, err)) == 0 && w.n_ctx > need)
         need = w.n_ctx;
     if (!rc)
-        rc = evaluator_load(&e, model_path, p, need, err);
+        rc = dfit_acc_load(&e, model_path, p, need, err);
 
     struct dfit_accuracy *all = &out->all;
     snprintf(all->name, sizeof all->name, "all");
@@ -617,7 +418,7 @@ int dfit_accuracy_run_sets(const char *model_path, const struct dfit_accuracy_pa
         rc = ppl_run(&e, &w, text_path, &out->ppl, err);
         out->has_ppl = rc == 0;
     }
-    evaluator_close(&e);
+    dfit_acc_close(&e);
 fail_open:
     for (uint32_t i = 0; i < n_sets; i++)
         enc_set_clear(&enc[i]);
@@ -628,9 +429,9 @@ fail_open:
     return rc;
 }
 
-int dfit_accuracy_run(const char *model_path, const struct dfit_accuracy_params *p,
-                      const char *const *csv_paths, uint32_t n_csv, const char *text_path,
-                      struct dfit_accuracy_report *out, struct dfit_err *err)
+int dfit_accuracy_run(const char *model_path, const struct dfit_accuracy_params *p, const char *const *csv_paths,
+                      uint32_t n_csv, const char *text_path, struct dfit_accuracy_report *out,
+                      struct dfit_err *err)
 {
     memset(out, 0, sizeof *out);
     struct dfit_eval_set **sets = calloc(n_csv ? n_csv : 1, sizeof *sets);
@@ -640,8 +441,8 @@ int dfit_accuracy_run(const char *model_path, const struct dfit_accuracy_params 
     for (uint32_t i = 0; i < n_csv && !rc; i++)
         rc = dfit_eval_csv_read(csv_paths[i], &sets[i], err);
     if (!rc)
-        rc = dfit_accuracy_run_sets(model_path, p, (const struct dfit_eval_set *const *)sets, n_csv, text_path, out,
-                                    err);
+        rc = dfit_accuracy_run_sets(model_path, p, (const struct dfit_eval_set *const *)sets, n_csv, text_path,
+                                    out, err);
     for (uint32_t i = 0; i < n_csv; i++)
         dfit_eval_set_free(sets[i]);
     free(sets);
