@@ -147,12 +147,8 @@ static double percentile(const float *sorted, uint64_t n, double fraction)
 
 void dfit_kld_acc_result(const struct dfit_kld_acc *a, struct dfit_quality *out)
 {
-    const bool has_accuracy = out->has_accuracy;
-    const double accuracy = out->accuracy, accuracy_se = out->accuracy_se;
-    memset(out, 0, sizeof *out);
-    out->has_accuracy = has_accuracy; /* task accuracy is measured elsewhere */
-    out->accuracy = accuracy;
-    out->accuracy_se = accuracy_se;
+    memset(out, 0, sizeof *out); /* task accuracy is added later (accuracy.h) */
+    out->accuracy = out->accuracy_se = NAN;
     if (a->count == 0) {
         snprintf(out->reason, sizeof out->reason, "no token was scored");
         out->ppl = out->ppl_se = out->ppl_ratio = out->ppl_ratio_se = NAN;

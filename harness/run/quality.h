@@ -71,7 +71,9 @@ void dfit_kld_acc_clear(struct dfit_kld_acc *a); /* frees; accepts NULL */
  * every sum but not to the percentile. */
 void dfit_kld_acc_add(struct dfit_kld_acc *a, const float *ref_logp, const float *logits,
                       int32_t next);
-/* The statistics so far; available is false (with a reason) for no token. */
+/* The statistics so far; available is false (with a reason) for no token.
+ * Overwrites all of *out: the task-accuracy fields come back cleared
+ * (has_accuracy false), for dfit_accuracy_to_quality to fill afterwards. */
 void dfit_kld_acc_result(const struct dfit_kld_acc *a, struct dfit_quality *out);
 
 /* out[i] = logits[i] - max - log(sum_j exp(logits[j] - max)); out may be

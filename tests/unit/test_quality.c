@@ -71,10 +71,11 @@ static int teardown(void **state)
     return 0;
 }
 
-static void near(double got, double want, double tol)
+#define near(got, want, tol) near_at(#got, got, want, tol)
+static void near_at(const char *what, double got, double want, double tol)
 {
     if (!(fabs(got - want) <= tol))
-        fail_msg("got %.12g, want %.12g (tolerance %g)", got, want, tol);
+        fail_msg("%s: got %.12g, want %.12g (tolerance %g)", what, got, want, tol);
 }
 
 /* ---- formulas by hand ------------------------------------------------------ */
@@ -112,8 +113,9 @@ static void test_formulas_by_hand(void **state)
     near(q.kl_se, 0, 0);
     near(q.ppl_se, 0, 0);
     near(q.top1_se, 0, 0);
-    assert_true(q.has_accuracy); /* task accuracy is kept */
-    near(q.accuracy, 0.25, 0);
+    /* task accuracy is not this function's: cleared, for accuracy.h to fill */
+    assert_false(q.has_accuracy);
+    assert_true(isnan(q.accuracy));
 
     /* next token 2: p_ref = p_var = 0.2, dp = 0, same KL */
     dfit_kld_acc_add(&a, ref_logp, var_logits, 2);
@@ -279,7 +281,10 @@ static void test_reference_against_itself(void **state)
     near(q.top1, 1, 0);
     near(q.top1_se, 0, 0);
     near(q.ppl_ratio, 1, 0);
-    near(q.ppl_ratio_se, 0, 0);
+    /* the ratio's uncertainty comes from var(a) + var(b) - 2 cov(a, b) of the
+     * two identical log-prob series, each a difference of large sums that
+     * cancels only to double rounding: zero up to ~1e-9 */
+    near(q.ppl_ratio_se, 0, 1e-8);
     near(q.rms_dp, 0, 0);
     assert_true(isfinite(q.ppl) && q.ppl > 1);
     assert_true(q.ppl_se > 0);
