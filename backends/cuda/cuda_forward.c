@@ -158,6 +158,7 @@ static int block(struct cuda_ctx *c, uint32_t il, uint32_t n, const int32_t *pos
     /* feed-forward (SwiGLU) */
     CK(dfit_cuk_add_rmsnorm(xb, x, xo, wd[SLOT(FFN_NORM)].q, (int)n, d, hp->rms_eps, c->stream),
        "FFN norm");
+    as = (struct act_state){.half = -1}; /* xb was rewritten: its prepared forms are stale */
     if ((rc = observe(c, il, "ffn_gate", xb, n, d, err)) ||
         (rc = matmul(c, &as, hb, SLOT(GATE), xb, n, err)) ||
         (rc = matmul(c, &as, hb2, SLOT(UP), xb, n, err)))

@@ -25,6 +25,7 @@
 # summary.txt, env.log, build.log, gpu.log, unit.log, models.log,
 # bench.log and bench.tsv (the result lines only).
 # Usage: bash tests/gpu/device-check.sh OUTDIR
+# shellcheck disable=SC2317 # the stage functions run through `stage`
 set -u -o pipefail
 OUT=${1:?usage: bash tests/gpu/device-check.sh OUTDIR}
 mkdir -p "$OUT" || exit 1
@@ -67,7 +68,7 @@ stage() {
     *) res="FAILED (exit $rc)" ;;
     esac
     echo "$name: $res in $(($(date +%s) - t0))s" | tee -a "$SUMMARY"
-    return $rc
+    return "$rc"
 }
 
 env_facts() {
@@ -80,7 +81,8 @@ env_facts() {
     nvidia-smi --query-gpu=name,memory.total,clocks.sm,clocks.mem,power.draw,temperature.gpu \
         --format=csv || true
     command -v nvcc && nvcc --version
-    ls -la /usr/local/cuda/lib64/ | grep -E 'cudart|cublas|cupti' || true
+    ls -la /usr/local/cuda/lib64/libcudart* /usr/local/cuda/lib64/libcublas* \
+        /usr/local/cuda/lib64/libcupti* 2>&1
     ldconfig -p | grep -E 'libcuda\.so|nvidia-ml|cublas|cupti' || true
     meson --version
     ninja --version
@@ -120,7 +122,7 @@ gpu_tests() {
     local rc=0
     meson test -C "$BUILD" --no-rebuild --print-errorlogs --suite gpu -t 1 || rc=$?
     cat "$BUILD/meson-logs/testlog.txt"
-    return $rc
+    return "$rc"
 }
 export -f gpu_tests
 stage gpu gpu 150 gpu_tests
@@ -131,14 +133,15 @@ unit_tests() {
     meson test -C "$BUILD" --no-rebuild --print-errorlogs --suite unit \
         --num-processes "$(nproc)" || rc=$?
     grep -E '^ *[0-9]+/[0-9]+ ' "$BUILD/meson-logs/testlog.txt" || true
-    return $rc
+    return "$rc"
 }
 export -f unit_tests
 stage unit unit 120 unit_tests
 
 make_models() {
     mkdir -p "$MODELS" || return 1
-    local t=$(nproc)
+    local t
+    t=$(nproc)
     [[ -f $MODELS/1b-bf16.gguf ]] || "$DFIT" synth 1b --type bf16 -o "$MODELS/1b-bf16.gguf" || return 1
     for f in f16 q8_0 q4_0; do
         [[ -f $MODELS/1b-$f.gguf ]] ||
@@ -148,7 +151,7 @@ make_models() {
     ls -la "$MODELS"
 }
 export -f make_models
-stage models models 150 make_models
+stage models models 200 make_models
 
 bench_all() {
     set -o pipefail
@@ -166,7 +169,7 @@ bench_all() {
     done
     echo "--- dfit bench --backend cuda (cross-check)"
     "$DFIT" bench "$MODELS/1b-q4_0.gguf" --backend cuda -p 512 -n 64 -r 2 || rc=1
-    return $rc
+    return "$rc"
 }
 export -f bench_all
 stage bench bench 150 bench_all
@@ -181,7 +184,7 @@ paths() {
                 ${BW:+--bw "$BW"} | sed "s/^tg\t/tg-$k\t/" | tee -a "$OUT/bench.tsv" || rc=1
         done
     done
-    return $rc
+    return "$rc"
 }
 BW=$(awk -F'\t' '/^roofline/ { for (i = 1; i <= NF; i++) if ($i ~ /^copy_gb_per_s=/) { sub("copy_gb_per_s=", "", $i); printf "%.0f", $i * 1e9 } }' "$OUT/bench.tsv")
 export BW

@@ -20,7 +20,9 @@
  *   (f) two sequences interleaved in one batch equal separate runs, with
  *       graphs on (<= 1e-6), and graphs equal eager runs (<= 1e-6);
  *   (g) seq_reset then re-run repeats the logits; memory, sync and the load
- *       report; a bad batch is rejected and leaves the caches as they were.
+ *       report; a bad batch is rejected and leaves the caches as they were;
+ *   (h) the activation observer sees the same calls (layer, name, shape) as
+ *       on the CPU, with sums of squares within 1e-4.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -307,6 +309,80 @@ static void test_state_memory_report(void **state)
     engine_close(&e);
 }
 
+/* ---- (h) the activation observer --------------------------------------------------------------- */
+
+#define MAX_OBS 64
+struct obs_log {
+    int n;
+    uint32_t layer[MAX_OBS], n_tok[MAX_OBS];
+    int64_t n_in[MAX_OBS];
+    char weight[MAX_OBS][16];
+    double sum_sq[MAX_OBS];
+};
+
+static void observe(void *user, uint32_t layer, const char *weight, const float *x, uint32_t n_tok,
+                    int64_t n_in)
+{
+    struct obs_log *o = user;
+    if (o->n == MAX_OBS)
+        return;
+    int i = o->n++;
+    o->layer[i] = layer;
+    o->n_tok[i] = n_tok;
+    o->n_in[i] = n_in;
+    snprintf(o->weight[i], sizeof o->weight[i], "%s", weight);
+    double s = 0.0;
+    for (int64_t k = 0; k < (int64_t)n_tok * n_in; k++)
+        s += (double)x[k] * x[k];
+    o->sum_sq[i] = s;
+}
+
+static void observed_run(const char *backend, const char *kernels, struct obs_log *o, float *logits)
+{
+    struct dfit_err err = {0};
+    struct dfit_model *m = NULL;
+    if (dfit_model_open(fmt_path[0], &m, &err))
+        fail_msg("open: %s", err.msg);
+    const struct dfit_backend_ops *be = dfit_backend_find(backend);
+    struct dfit_backend_params p = {.n_threads = 1, .n_ctx = N_CTX, .n_seq = 1, .n_batch_max = 4,
+                                    .kernels = kernels, .observe = observe, .observe_user = o};
+    void *ctx = NULL;
+    if (be->load(m, &p, &ctx, NULL, &err))
+        fail_msg("load on %s: %s", backend, err.msg);
+    int32_t pos[4] = {0, 1, 2, 3}, seq[4] = {0};
+    struct dfit_batch b = {.n_tokens = 4, .token = prompt, .pos = pos, .seq = seq};
+    if (be->forward(ctx, &b, logits, &err))
+        fail_msg("forward on %s: %s", backend, err.msg);
+    be->unload(ctx);
+    dfit_model_free(m);
+}
+
+static void test_observer_matches_cpu(void **state)
+{
+    (void)state;
+    struct obs_log *a = calloc(1, sizeof *a), *b = calloc(1, sizeof *b);
+    float *la = logits_alloc(4), *lb = logits_alloc(4);
+    assert_true(a && b);
+    observed_run("cpu", NULL, a, la);
+    observed_run("cuda", "mmv,kv-f32", b, lb);
+    assert_int_equal(a->n, b->n);
+    assert_int_equal(a->n, 5 * 2 + 1); /* 5 per block (tiny has 2), then output_norm */
+    for (int i = 0; i < a->n; i++) {
+        assert_int_equal(a->layer[i], b->layer[i]);
+        assert_string_equal(a->weight[i], b->weight[i]);
+        assert_int_equal(a->n_tok[i], b->n_tok[i]);
+        assert_int_equal(a->n_in[i], b->n_in[i]);
+        double e = fabs(b->sum_sq[i] - a->sum_sq[i]) / (a->sum_sq[i] + 1e-30);
+        printf("# observe %u %-12s sum of squares rel err %.3e\n", a->layer[i], a->weight[i], e);
+        assert_true(e <= 1e-4);
+    }
+    assert_true(rel_err("observed run logits", lb, la, (size_t)4 * n_vocab) <= 1e-4);
+    free(a);
+    free(b);
+    free(la);
+    free(lb);
+}
+
 /* ---- setup -------------------------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -370,6 +446,7 @@ int main(void)
         cmocka_unit_test(test_prefill_equals_decode),
         cmocka_unit_test(test_batches_equal_separate_runs),
         cmocka_unit_test(test_state_memory_report),
+        cmocka_unit_test(test_observer_matches_cpu),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
