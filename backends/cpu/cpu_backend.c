@@ -25,6 +25,7 @@
 #include <string.h>
 #include <sys/sysinfo.h>
 
+#include "cpu/cpu_ctx.h"
 #include "cpu/cpu_features.h"
 #include "cpu/kernels.h"
 #include "cpu/matmul.h"
@@ -38,49 +39,6 @@
 #define CPU_MAX_BATCH (1u << 16)
 #define CPU_MAX_THREADS 1024
 
-struct cpu_ctx {
-    const struct dfit_model *m;
-    uint32_t n_ctx, n_seq, n_batch_max;
-    int64_t q_dim;                /* n_head * head_dim */
-    int64_t kv_dim;               /* n_head_kv * head_dim */
-    struct dfit_threadpool *tp;
-
-    /* KV cache, per sequence and layer: [n_seq][n_layer][n_ctx][kv_dim] */
-    float *k_cache;
-    float *v_cache;
-    uint32_t *seq_len;            /* [n_seq] positions held in the cache */
-    uint32_t *seq_next;           /* [n_seq] scratch for batch validation */
-
-    /* run state for up to n_batch_max tokens */
-    float *x;                     /* [n_batch][n_embd] residual stream */
-    float *xb;                    /* [n_batch][n_embd] normed input of a block */
-    float *xo;                    /* [n_batch][n_embd] block output */
-    float *q;                     /* [n_batch][q_dim] */
-    float *k;                     /* [n_batch][kv_dim] */
-    float *v;                     /* [n_batch][kv_dim] */
-    float *att_out;               /* [n_batch][q_dim] */
-    float *hb;                    /* [n_batch][n_ff] gate, then swiglu */
-    float *hb2;                   /* [n_batch][n_ff] up */
-    void *act_q8;                 /* [n_batch][max_in/32] block_q8_0 */
-    float *att;                   /* [n_threads][n_ctx] attention scores */
-    const float **k_rows;         /* [n_batch] -> token's (seq, layer) K slice */
-    const float **v_rows;         /* [n_batch] */
-    int64_t *n_kv;                /* [n_batch] positions each token attends */
-
-    /* fast path (kern_on): the kernel set, its matmul driver and scratch */
-    bool kern_on;
-    struct dfit_kern kern;
-    struct dfit_mm *mm;
-    float *rope_cs;               /* [n_batch][head_dim/2][2] cos, sin */
-    int32_t *out_idx;             /* [n_batch] batch index of each wanted token */
-
-    uint64_t weight_bytes, kv_bytes, workspace_bytes;
-
-    /* activation observer (backend.h), NULL when unused */
-    void (*observe)(void *user, uint32_t layer, const char *weight, const float *x,
-                    uint32_t n_tok, int64_t n_in);
-    void *observe_user;
-};
 
 /* ---- probe ----------------------------------------------------------- */
 
@@ -127,6 +85,8 @@ static void cpu_unload(void *p)
     dfit_mm_free(c->mm);
     free(c->rope_cs);
     free(c->out_idx);
+    free(c->tiles);
+    free(c->att_fast);
     free(c);
 }
 
@@ -282,7 +242,11 @@ static int cpu_load(const struct dfit_model *m, const struct dfit_backend_params
         c->workspace_bytes += mm_bytes;
         c->rope_cs = alloc_n(nb * hp->head_dim, sizeof(float), ws);
         c->out_idx = alloc_n(nb, sizeof *c->out_idx, ws);
-        if (!c->rope_cs || !c->out_idx) {
+        c->tiles = alloc_n(nb + 1, sizeof *c->tiles, ws);
+        c->att_stride = ((int64_t)p->n_ctx + 15) / 16 * 16;
+        c->att_fast = alloc_n((uint64_t)n_threads * DFIT_ATTN_QT * (uint64_t)c->att_stride,
+                              sizeof(float), ws);
+        if (!c->rope_cs || !c->out_idx || !c->tiles || !c->att_fast) {
             rc = dfit_err_set(err, DFIT_ENOMEM,
                               "cpu backend: cannot allocate scratch for n_batch_max %" PRIu32,
                               p->n_batch_max);
@@ -356,21 +320,6 @@ static int check_batch(struct cpu_ctx *c, const struct dfit_batch *b, const floa
     return 0;
 }
 
-/* Start of sequence s's layer il slice of a cache: [n_ctx][kv_dim]. */
-static float *cache_slice(const struct cpu_ctx *c, float *cache, int32_t s, uint32_t il)
-{
-    size_t idx = ((size_t)s * c->m->hp.n_layer + il) * c->n_ctx;
-    return cache + idx * (size_t)c->kv_dim;
-}
-
-/* Hands one matmul input to the activation observer, if any. */
-static void observe(const struct cpu_ctx *c, uint32_t il, const char *weight,
-                    const float *x /* [n][n_in] */, int64_t n, int64_t n_in)
-{
-    if (c->observe)
-        c->observe(c->observe_user, il, weight, x, (uint32_t)n, n_in);
-}
-
 /* One transformer block over the n tokens of the batch, on c->x. */
 static void block_forward(struct cpu_ctx *c, const struct dfit_batch *b, uint32_t il)
 {
@@ -429,130 +378,6 @@ static void block_forward(struct cpu_ctx *c, const struct dfit_batch *b, uint32_
     dfit_ref_add(c->x, c->xo, n * d);
 }
 
-/* ---- fast forward ---------------------------------------------------- */
-
-/* out[i] = x . w[i]^T for n weights; consecutive weights of one type share
- * one activation preparation and one parallel region. */
-static void fast_matmuls(struct cpu_ctx *c, int n, float *const out[],
-                         const struct dfit_weight *const w[], const float *x, int64_t n_tok)
-{
-    for (int i = 0; i < n;) {
-        int j = i + 1;
-        while (j < n && w[j]->type == w[i]->type)
-            j++;
-        struct dfit_act a;
-        dfit_mm_prepare(c->mm, &a, x, n_tok, w[i]->n_in, w[i]->type);
-        dfit_mm_run(c->mm, j - i, out + i, w + i, &a);
-        i = j;
-    }
-}
-
-/* Keeps rows idx[0..n_keep) of a [n][width] matrix as its first rows
- * (idx increasing, so rows only move down). */
-static void keep_rows(float *m, int64_t width, const int32_t *idx, int64_t n_keep)
-{
-    for (int64_t i = 0; i < n_keep; i++)
-        if (idx[i] != i)
-            memcpy(m + i * width, m + (int64_t)idx[i] * width, (size_t)width * sizeof(float));
-}
-
-/* One transformer block through the kernel set. In the last layer
- * (n_keep >= 0) only the n_keep tokens out_idx[] go on after attention:
- * on return x holds their rows first. */
-static void block_forward_fast(struct cpu_ctx *c, const struct dfit_batch *b, uint32_t il,
-                               int64_t n_keep)
-{
-    const struct dfit_llama_hparams *hp = &c->m->hp;
-    const struct dfit_llama_layer *L = &c->m->layers[il];
-    const struct dfit_kern *k = &c->kern;
-    struct dfit_threadpool *tp = c->tp;
-    int64_t n = b->n_tokens;
-    const int64_t d = hp->n_embd, hd = hp->head_dim;
-
-    /* attention */
-    observe(c, il, "attn_norm", c->x, n, d);
-    dfit_kops_rmsnorm(k, tp, c->xb, c->x, L->attn_norm.data, n, d, hp->rms_eps);
-    observe(c, il, "attn_q", c->xb, n, d);
-    {
-        float *const out[3] = {c->q, c->k, c->v};
-        const struct dfit_weight *const w[3] = {&L->wq, &L->wk, &L->wv};
-        fast_matmuls(c, 3, out, w, c->xb, n);
-    }
-    for (int64_t i = 0; i < n; i++) {
-        const float *cs = c->rope_cs + i * hd;
-        dfit_kops_rope(c->q + i * c->q_dim, (int)hp->n_head, (int)hd, cs);
-        dfit_kops_rope(c->k + i * c->kv_dim, (int)hp->n_head_kv, (int)hd, cs);
-        float *kc = cache_slice(c, c->k_cache, b->seq[i], il);
-        float *vc = cache_slice(c, c->v_cache, b->seq[i], il);
-        memcpy(kc + (size_t)b->pos[i] * c->kv_dim, c->k + i * c->kv_dim,
-               (size_t)c->kv_dim * sizeof(float));
-        memcpy(vc + (size_t)b->pos[i] * c->kv_dim, c->v + i * c->kv_dim,
-               (size_t)c->kv_dim * sizeof(float));
-        c->k_rows[i] = kc;
-        c->v_rows[i] = vc;
-        c->n_kv[i] = (int64_t)b->pos[i] + 1;
-    }
-    dfit_kops_attention(k, tp, c->att_out, c->q, c->k_rows, c->v_rows, c->n_kv, n,
-                        (int)hp->n_head, (int)hp->n_head_kv, (int)hd, c->att, c->n_ctx);
-    if (n_keep >= 0 && n_keep < n) {
-        keep_rows(c->att_out, c->q_dim, c->out_idx, n_keep);
-        keep_rows(c->x, d, c->out_idx, n_keep);
-        n = n_keep;
-    }
-    if (n == 0)
-        return;
-    observe(c, il, "attn_output", c->att_out, n, c->q_dim);
-    {
-        float *const out[1] = {c->xo};
-        const struct dfit_weight *const w[1] = {&L->wo};
-        fast_matmuls(c, 1, out, w, c->att_out, n);
-    }
-    dfit_kops_add(k, tp, c->x, c->xo, n * d);
-
-    /* feed-forward (SwiGLU) */
-    dfit_kops_rmsnorm(k, tp, c->xb, c->x, L->ffn_norm.data, n, d, hp->rms_eps);
-    observe(c, il, "ffn_gate", c->xb, n, d);
-    {
-        float *const out[2] = {c->hb, c->hb2};
-        const struct dfit_weight *const w[2] = {&L->w_gate, &L->w_up};
-        fast_matmuls(c, 2, out, w, c->xb, n);
-    }
-    dfit_kops_swiglu(k, tp, c->hb, c->hb, c->hb2, n * hp->n_ff);
-    observe(c, il, "ffn_down", c->hb, n, hp->n_ff);
-    {
-        float *const out[1] = {c->xo};
-        const struct dfit_weight *const w[1] = {&L->w_down};
-        fast_matmuls(c, 1, out, w, c->hb, n);
-    }
-    dfit_kops_add(k, tp, c->x, c->xo, n * d);
-}
-
-static void forward_fast(struct cpu_ctx *c, const struct dfit_batch *b, float *logits)
-{
-    const struct dfit_model *m = c->m;
-    const int64_t n = b->n_tokens, d = m->hp.n_embd;
-    int64_t n_wanted = 0;
-    for (int64_t i = 0; i < n; i++)
-        if (!b->want || b->want[i])
-            c->out_idx[n_wanted++] = (int32_t)i;
-
-    for (int64_t i = 0; i < n; i++)
-        dfit_ref_embed(c->x + i * d, &m->tok_embd, b->token[i]);
-    dfit_kops_rope_table(c->rope_cs, b->pos, n, (int)m->hp.head_dim, m->hp.rope_freq_base);
-    /* an activation observer sees every token: no early dropping then */
-    for (uint32_t il = 0; il < m->hp.n_layer; il++)
-        block_forward_fast(c, b, il, !c->observe && il + 1 == m->hp.n_layer ? n_wanted : -1);
-    observe(c, m->hp.n_layer, "output_norm", c->x, n, d);
-    if (m->hp.n_layer == 0 || c->observe)
-        keep_rows(c->x, d, c->out_idx, n_wanted);
-    if (n_wanted > 0) {
-        dfit_kops_rmsnorm(&c->kern, c->tp, c->xb, c->x, m->output_norm.data, n_wanted, d,
-                          m->hp.rms_eps);
-        const struct dfit_weight *const w[1] = {&m->output};
-        fast_matmuls(c, 1, &logits, w, c->xb, n_wanted);
-    }
-}
-
 static int cpu_forward(void *p, const struct dfit_batch *b, float *logits, struct dfit_err *err)
 {
     struct cpu_ctx *c = p;
@@ -560,7 +385,7 @@ static int cpu_forward(void *p, const struct dfit_batch *b, float *logits, struc
     if (rc)
         return rc;
     if (c->kern_on) {
-        forward_fast(c, b, logits);
+        dfit_cpu_forward_fast(c, b, logits);
         memcpy(c->seq_len, c->seq_next, c->n_seq * sizeof *c->seq_len);
         return 0;
     }

@@ -72,16 +72,17 @@ T_AVX2 INLINE __m256 exp256_ps(__m256 x)
     /* 2^n for n in [-126, 128]: split in two factors so both are normal */
     const __m256i ni = _mm256_cvtps_epi32(n);
     const __m256i n1 = _mm256_srai_epi32(ni, 1), n2 = _mm256_sub_epi32(ni, n1);
-    const __m256 s1 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(127)), 23));
-    const __m256 s2 = _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(127)), 23));
+    const __m256 s1 =
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n1, _mm256_set1_epi32(127)), 23));
+    const __m256 s2 =
+        _mm256_castsi256_ps(_mm256_slli_epi32(_mm256_add_epi32(n2, _mm256_set1_epi32(127)), 23));
     return _mm256_mul_ps(_mm256_mul_ps(p, s1), s2);
 }
 
 /* ---- rows: float formats --------------------------------------------------------- */
 
-T_AVX2 INLINE void rows_tile(float *out, int64_t ldo, const uint8_t *w0, size_t ws,
-                             const float *x0, size_t xs, int64_t n, const int NR, const int NC,
-                             const int wf)
+T_AVX2 INLINE void rows_tile(float *out, int64_t ldo, const uint8_t *w0, size_t ws, const float *x0,
+                             size_t xs, int64_t n, const int NR, const int NC, const int wf)
 {
     __m256 acc[4][2];
 #pragma GCC unroll 4
@@ -116,7 +117,7 @@ T_AVX2 INLINE void rows_tile(float *out, int64_t ldo, const uint8_t *w0, size_t 
         }
 }
 
-#define ROWS_F_TILE(NR, NC) \
+#define ROWS_F_TILE(NR, NC)                                                                        \
     rows_tile(ot + r, ldo, wd + (size_t)r * w->row_bytes, w->row_bytes, xt, xs, n, NR, NC, wf)
 
 T_AVX2 INLINE void rows_float(float *out, int64_t ldo, const struct dfit_weight *w, int64_t r0,
@@ -210,8 +211,8 @@ T_AVX2 INLINE void q_rows_tile(float *out, int64_t ldo, const uint8_t *w0, size_
                 const __m256i xv = _mm256_load_si256((const __m256i *)(xq[j] + b * DFIT_QK));
                 const __m256i p16 = _mm256_maddubs_epi16(wa, _mm256_sign_epi8(xv, wq));
                 const __m256i p = _mm256_madd_epi16(p16, ones);
-                acc[i][j] = _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * xd[j][b]),
-                                            acc[i][j]);
+                acc[i][j] =
+                    _mm256_fmadd_ps(_mm256_cvtepi32_ps(p), _mm256_set1_ps(d * xd[j][b]), acc[i][j]);
             }
         }
     }
@@ -222,9 +223,9 @@ T_AVX2 INLINE void q_rows_tile(float *out, int64_t ldo, const uint8_t *w0, size_
             out[j * ldo + i] = hsum8(acc[i][j]);
 }
 
-#define ROWS_Q_TILE(NR, NC)                                                                       \
-    q_rows_tile(out + t * ldo + r, ldo, wd + (size_t)r * w->row_bytes, w->row_bytes, a, t, nb,   \
-                NR, NC, q4)
+#define ROWS_Q_TILE(NR, NC)                                                                        \
+    q_rows_tile(out + t * ldo + r, ldo, wd + (size_t)r * w->row_bytes, w->row_bytes, a, t, nb, NR, \
+                NC, q4)
 
 T_AVX2 INLINE void q_rows(float *out, int64_t ldo, const struct dfit_weight *w, int64_t r0,
                           int64_t r1, const struct dfit_act *a, int64_t t0, int64_t t1,
@@ -308,8 +309,8 @@ T_AVX2 static void pack_bf16(void *panel, const struct dfit_weight *w, int64_t r
     pack_float(panel, w, r0, nr, WF_BF16);
 }
 
-T_AVX2 INLINE void gemm_tile(float *out, int64_t ldo, const float *panel, int nr,
-                             const float *x0, size_t xs, int64_t n, const int NC)
+T_AVX2 INLINE void gemm_tile(float *out, int64_t ldo, const float *panel, int nr, const float *x0,
+                             size_t xs, int64_t n, const int NC)
 {
     __m256 a0[GT], a1[GT];
 #pragma GCC unroll 6
@@ -402,8 +403,8 @@ T_AVX2 static void quantize_q8(void *row, const float *x, int64_t n, int32_t q_o
         __m256i q8 = _mm256_packs_epi16(q01, q23);
         q8 = _mm256_permutevar8x32_epi32(q8, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
         _mm256_storeu_si256((__m256i *)(qs + b * DFIT_QK), q8);
-        const __m256i s = _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]),
-                                           _mm256_add_epi32(q[2], q[3]));
+        const __m256i s =
+            _mm256_add_epi32(_mm256_add_epi32(q[0], q[1]), _mm256_add_epi32(q[2], q[3]));
         __m128i s4 = _mm_add_epi32(_mm256_castsi256_si128(s), _mm256_extracti128_si256(s, 1));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0x4e));
         s4 = _mm_add_epi32(s4, _mm_shuffle_epi32(s4, 0xb1));
@@ -446,46 +447,108 @@ T_AVX2 static void swiglu(float *out, const float *gate, const float *up, int64_
         out[i] = gate[i] / (1.0f + expf(-gate[i])) * up[i];
 }
 
-T_AVX2 static void attn_head(float *out, const float *q, const float *k, const float *v,
-                             int64_t n_kv, int64_t kv_stride, int head_dim, float scale,
-                             float *att)
+/* Softmax of row a[0..n) in place, zeros in [n, n_max); returns 1 / sum. */
+T_AVX2 INLINE float softmax_row(float *a, int64_t n, int64_t n_max)
 {
     float max = -INFINITY;
-    for (int64_t j = 0; j < n_kv; j++) {
-        const float *kj = k + j * kv_stride;
-        __m256 s = _mm256_setzero_ps();
-        int d = 0;
-        for (; d + 8 <= head_dim; d += 8)
-            s = _mm256_fmadd_ps(_mm256_loadu_ps(q + d), _mm256_loadu_ps(kj + d), s);
-        float sf = hsum8(s);
-        for (; d < head_dim; d++)
-            sf += q[d] * kj[d];
-        att[j] = sf * scale;
-        max = att[j] > max ? att[j] : max;
-    }
+    for (int64_t j = 0; j < n; j++)
+        max = a[j] > max ? a[j] : max;
     __m256 vsum = _mm256_setzero_ps();
     int64_t j = 0;
-    for (; j + 8 <= n_kv; j += 8) {
-        const __m256 e = exp256_ps(_mm256_sub_ps(_mm256_loadu_ps(att + j), _mm256_set1_ps(max)));
-        _mm256_storeu_ps(att + j, e);
+    for (; j + 8 <= n; j += 8) {
+        const __m256 e = exp256_ps(_mm256_sub_ps(_mm256_loadu_ps(a + j), _mm256_set1_ps(max)));
+        _mm256_storeu_ps(a + j, e);
         vsum = _mm256_add_ps(vsum, e);
     }
     float sum = hsum8(vsum);
-    for (; j < n_kv; j++)
-        sum += att[j] = expf(att[j] - max);
-    const float inv = 1.0f / sum;
-    int d = 0;
-    for (; d + 8 <= head_dim; d += 8) {
-        __m256 o = _mm256_setzero_ps();
-        for (j = 0; j < n_kv; j++)
-            o = _mm256_fmadd_ps(_mm256_set1_ps(att[j]), _mm256_loadu_ps(v + j * kv_stride + d), o);
-        _mm256_storeu_ps(out + d, _mm256_mul_ps(o, _mm256_set1_ps(inv)));
+    for (; j < n; j++)
+        sum += a[j] = expf(a[j] - max);
+    for (; j < n_max; j++)
+        a[j] = 0.0f;
+    return 1.0f / sum;
+}
+
+/* NQ queries x 16 keys from K transposed; the key tail in scalar code. */
+T_AVX2 INLINE void attn_q(float *out, int64_t os, const float *q, int64_t qs, const int64_t *n_kv,
+                          const float *kt, int64_t kts, const float *v, int64_t vs, int hd,
+                          float scale, float *att, int64_t as, const int NQ)
+{
+    int64_t n_max = 0;
+    for (int i = 0; i < NQ; i++)
+        n_max = n_kv[i] > n_max ? n_kv[i] : n_max;
+    int64_t j0 = 0;
+    for (; j0 + 16 <= n_max; j0 += 16) {
+        __m256 acc[DFIT_ATTN_QT][2];
+#pragma GCC unroll 4
+        for (int i = 0; i < NQ; i++)
+            acc[i][0] = acc[i][1] = _mm256_setzero_ps();
+        for (int d = 0; d < hd; d++) {
+            const __m256 k0 = _mm256_loadu_ps(kt + d * kts + j0);
+            const __m256 k1 = _mm256_loadu_ps(kt + d * kts + j0 + 8);
+#pragma GCC unroll 4
+            for (int i = 0; i < NQ; i++) {
+                const __m256 qb = _mm256_broadcast_ss(q + i * qs + d);
+                acc[i][0] = _mm256_fmadd_ps(k0, qb, acc[i][0]);
+                acc[i][1] = _mm256_fmadd_ps(k1, qb, acc[i][1]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < NQ; i++) {
+            _mm256_storeu_ps(att + i * as + j0, _mm256_mul_ps(acc[i][0], _mm256_set1_ps(scale)));
+            _mm256_storeu_ps(att + i * as + j0 + 8,
+                             _mm256_mul_ps(acc[i][1], _mm256_set1_ps(scale)));
+        }
     }
-    for (; d < head_dim; d++) {
-        float o = 0.0f;
-        for (j = 0; j < n_kv; j++)
-            o += att[j] * v[j * kv_stride + d];
-        out[d] = o * inv;
+    for (int i = 0; i < NQ; i++)
+        for (int64_t j = j0; j < n_max; j++) {
+            float s = 0.0f;
+            for (int d = 0; d < hd; d++)
+                s += q[i * qs + d] * kt[d * kts + j];
+            att[i * as + j] = s * scale;
+        }
+    float inv[DFIT_ATTN_QT];
+    for (int i = 0; i < NQ; i++)
+        inv[i] = softmax_row(att + i * as, n_kv[i], n_max);
+    int d0 = 0;
+    for (; d0 + 16 <= hd; d0 += 16) {
+        __m256 o[DFIT_ATTN_QT][2];
+#pragma GCC unroll 4
+        for (int i = 0; i < NQ; i++)
+            o[i][0] = o[i][1] = _mm256_setzero_ps();
+        for (int64_t j = 0; j < n_max; j++) {
+            const __m256 v0 = _mm256_loadu_ps(v + j * vs + d0);
+            const __m256 v1 = _mm256_loadu_ps(v + j * vs + d0 + 8);
+#pragma GCC unroll 4
+            for (int i = 0; i < NQ; i++) {
+                const __m256 p = _mm256_broadcast_ss(att + i * as + j);
+                o[i][0] = _mm256_fmadd_ps(p, v0, o[i][0]);
+                o[i][1] = _mm256_fmadd_ps(p, v1, o[i][1]);
+            }
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < NQ; i++) {
+            _mm256_storeu_ps(out + i * os + d0, _mm256_mul_ps(o[i][0], _mm256_set1_ps(inv[i])));
+            _mm256_storeu_ps(out + i * os + d0 + 8, _mm256_mul_ps(o[i][1], _mm256_set1_ps(inv[i])));
+        }
+    }
+    for (int i = 0; i < NQ; i++)
+        for (int d = d0; d < hd; d++) {
+            float o = 0.0f;
+            for (int64_t j = 0; j < n_max; j++)
+                o += att[i * as + j] * v[j * vs + d];
+            out[i * os + d] = o * inv[i];
+        }
+}
+
+T_AVX2 static void attn(float *out, int64_t os, const float *q, int64_t qs, int nq,
+                        const int64_t *n_kv, const float *kt, int64_t kts, const float *v,
+                        int64_t vs, int hd, float scale, float *att, int64_t as)
+{
+    switch (nq) {
+    case 1: attn_q(out, os, q, qs, n_kv, kt, kts, v, vs, hd, scale, att, as, 1); break;
+    case 2: attn_q(out, os, q, qs, n_kv, kt, kts, v, vs, hd, scale, att, as, 2); break;
+    case 3: attn_q(out, os, q, qs, n_kv, kt, kts, v, vs, hd, scale, att, as, 3); break;
+    default: attn_q(out, os, q, qs, n_kv, kt, kts, v, vs, hd, scale, att, as, 4); break;
     }
 }
 
@@ -513,7 +576,7 @@ void dfit_kern_init_avx2(struct dfit_kern *k)
     k->quantize_q8 = quantize_q8;
     k->rmsnorm = rmsnorm;
     k->swiglu = swiglu;
-    k->attn_head = attn_head;
+    k->attn = attn;
 }
 
 #else /* not x86 */

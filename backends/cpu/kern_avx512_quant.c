@@ -35,8 +35,7 @@
  * the raw nibbles, in the order lo(b) lo(b+1) hi(b) hi(b+1) for Q4_0 — the
  * activations are permuted to match), and their two scales as fp16 in the
  * low words of an xmm. `two` = 0: block b+1 does not exist (zeros). */
-T_512VNNI INLINE __m512i q_pair(const uint8_t *row, int64_t b, int two, __m128i *d,
-                                const int q4)
+T_512VNNI INLINE __m512i q_pair(const uint8_t *row, int64_t b, int two, __m128i *d, const int q4)
 {
     if (q4) {
         const struct dfit_block_q4_0 *blk = (const struct dfit_block_q4_0 *)row + b;
@@ -68,7 +67,8 @@ T_512VNNI INLINE __m512i q_pair(const uint8_t *row, int64_t b, int two, __m128i 
 /* NR rows x NC tokens, two blocks per step: each dword lane starts at
  * -q_off * (its 4 activation quants) and vpdpbusd adds (w + q_off) * x, so
  * it ends holding the exact signed partial sum of its 4 products; one FMA
- * per step scales lanes 0-7 by d_w*d_x of block b, lanes 8-15 of b+1. */
+ * per step scales each lane by d_w*d_x of its block (Q8_0: lanes 0-7 block
+ * b, 8-15 block b+1; Q4_0: lanes 0-3 and 8-11 block b, the others b+1). */
 T_512VNNI INLINE void q_rows_tile(float *out, int64_t ldo, const uint8_t *w0, size_t ws,
                                   const struct dfit_act *a, int64_t t, int64_t nb, const int NR,
                                   const int NC, const int q4)
@@ -118,8 +118,8 @@ T_512VNNI INLINE void q_rows_tile(float *out, int64_t ldo, const uint8_t *w0, si
 #pragma GCC unroll 4
             for (int j = 0; j < NC; j++) {
                 const __m512i p = _mm512_dpbusd_epi32(xc[j], wu, xv[j]);
-                const __m512 s = _mm512_permutexvar_ps(q4 ? sidx4 : sidx,
-                                                       _mm512_castps128_ps512(_mm_mul_ps(dw, dx[j])));
+                const __m512 s = _mm512_permutexvar_ps(
+                    q4 ? sidx4 : sidx, _mm512_castps128_ps512(_mm_mul_ps(dw, dx[j])));
                 acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), s, acc[i][j]);
             }
         }
@@ -131,12 +131,12 @@ T_512VNNI INLINE void q_rows_tile(float *out, int64_t ldo, const uint8_t *w0, si
             out[j * ldo + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-#define ROWS_SWITCH(NR, ...)                                                                      \
-    switch (nt) {                                                                                 \
-    case 1: q_rows_tile(__VA_ARGS__, NR, 1, q4); break;                                           \
-    case 2: q_rows_tile(__VA_ARGS__, NR, 2, q4); break;                                           \
-    case 3: q_rows_tile(__VA_ARGS__, NR, 3, q4); break;                                           \
-    default: q_rows_tile(__VA_ARGS__, NR, 4, q4); break;                                          \
+#define ROWS_SWITCH(NR, ...)                                                                       \
+    switch (nt) {                                                                                  \
+    case 1: q_rows_tile(__VA_ARGS__, NR, 1, q4); break;                                            \
+    case 2: q_rows_tile(__VA_ARGS__, NR, 2, q4); break;                                            \
+    case 3: q_rows_tile(__VA_ARGS__, NR, 3, q4); break;                                            \
+    default: q_rows_tile(__VA_ARGS__, NR, 4, q4); break;                                           \
     }
 
 T_512VNNI INLINE void q_rows(float *out, int64_t ldo, const struct dfit_weight *w, int64_t r0,
@@ -149,11 +149,11 @@ T_512VNNI INLINE void q_rows(float *out, int64_t ldo, const struct dfit_weight *
         const int nt = (int)(t1 - t < 4 ? t1 - t : 4);
         int64_t r = r0;
         for (; r + 4 <= r1; r += 4)
-            ROWS_SWITCH(4, out + t * ldo + r, ldo, wd + (size_t)r * w->row_bytes, w->row_bytes,
-                        a, t, nb)
+            ROWS_SWITCH(4, out + t * ldo + r, ldo, wd + (size_t)r * w->row_bytes, w->row_bytes, a,
+                        t, nb)
         for (; r < r1; r++)
-            ROWS_SWITCH(1, out + t * ldo + r, ldo, wd + (size_t)r * w->row_bytes, w->row_bytes,
-                        a, t, nb)
+            ROWS_SWITCH(1, out + t * ldo + r, ldo, wd + (size_t)r * w->row_bytes, w->row_bytes, a,
+                        t, nb)
     }
 }
 
@@ -201,8 +201,7 @@ T_512VNNI INLINE void pack_q(void *panel, const struct dfit_weight *w, int64_t r
         const uint8_t *rows[16];
         for (int i = 0; i < 16; i++) {
             int ri = 16 * h + i;
-            rows[i] = ri < nr ? (const uint8_t *)w->data + (size_t)(r0 + ri) * w->row_bytes
-                              : NULL;
+            rows[i] = ri < nr ? (const uint8_t *)w->data + (size_t)(r0 + ri) * w->row_bytes : NULL;
         }
         /* two blocks at a time: 16 rows x 16 dwords, transposed */
         for (int64_t b = 0; b < nb; b += 2) {
@@ -215,8 +214,7 @@ T_512VNNI INLINE void pack_q(void *panel, const struct dfit_weight *w, int64_t r
                 }
                 __m256i lo = q_block_u8(rows[i], b, q4);
                 __m256i hi = two ? q_block_u8(rows[i], b + 1, q4) : _mm256_setzero_si256();
-                r[i] = _mm512_castsi512_ps(
-                    _mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
+                r[i] = _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
             }
             transpose16_ps(r);
             for (int k = 0; k < 8; k++) {
@@ -233,8 +231,7 @@ T_512VNNI INLINE void pack_q(void *panel, const struct dfit_weight *w, int64_t r
             dfit_fp16 h16 = 0;
             if (i < nr)
                 memcpy(&h16,
-                       (const uint8_t *)w->data + (size_t)(r0 + i) * w->row_bytes +
-                           (size_t)b * bb,
+                       (const uint8_t *)w->data + (size_t)(r0 + i) * w->row_bytes + (size_t)b * bb,
                        sizeof h16);
             d[i] = _cvtsh_ss(h16);
         }

@@ -132,11 +132,13 @@ struct attn_task {
     const struct dfit_kern *k;
     float *out;
     const float *q;
-    const float *const *kc;
+    const float *const *kt;
     const float *const *vc;
     const int64_t *n_kv;
-    int64_t n_tok;
+    const int32_t *tiles; /* [n_tiles + 1] first token of each tile, then n_tok */
+    long n_tiles;
     int n_head, n_head_kv, head_dim;
+    int64_t kt_stride;
     float *att;
     int64_t att_stride;
     atomic_long next;
@@ -150,30 +152,44 @@ static void attn_worker(void *arg, int ith, int nth)
     const int64_t kv_dim = (int64_t)t->n_head_kv * t->head_dim;
     const int group = t->n_head / t->n_head_kv;
     const float scale = (float)(1.0 / sqrt((double)t->head_dim));
-    float *att = t->att + ith * t->att_stride;
-    const long n_pairs = (long)(t->n_tok * t->n_head);
+    float *att = t->att + (int64_t)ith * DFIT_ATTN_QT * t->att_stride;
+    const long n_items = t->n_tiles * t->n_head;
     for (;;) {
         long p = atomic_fetch_add_explicit(&t->next, 1, memory_order_relaxed);
-        if (p >= n_pairs)
+        if (p >= n_items)
             break;
-        /* token-major from the end: the longest rows (last tokens) first */
-        p = n_pairs - 1 - p;
-        int64_t i = p / t->n_head;
-        int h = (int)(p % t->n_head);
-        int64_t off_kv = (int64_t)(h / group) * t->head_dim;
-        t->k->attn_head(t->out + i * q_dim + (int64_t)h * t->head_dim,
-                        t->q + i * q_dim + (int64_t)h * t->head_dim, t->kc[i] + off_kv,
-                        t->vc[i] + off_kv, t->n_kv[i], kv_dim, t->head_dim, scale, att);
+        /* from the end: the longest rows (last tokens) first */
+        p = n_items - 1 - p;
+        const long tile = p / t->n_head;
+        const int h = (int)(p % t->n_head), kvh = h / group;
+        const int64_t i = t->tiles[tile];
+        const int nq = (int)(t->tiles[tile + 1] - i);
+        t->k->attn(t->out + i * q_dim + (int64_t)h * t->head_dim, q_dim,
+                   t->q + i * q_dim + (int64_t)h * t->head_dim, q_dim, nq, t->n_kv + i,
+                   t->kt[i] + (int64_t)kvh * t->head_dim * t->kt_stride, t->kt_stride,
+                   t->vc[i] + (int64_t)kvh * t->head_dim, kv_dim, t->head_dim, scale, att,
+                   t->att_stride);
     }
 }
 
 void dfit_kops_attention(const struct dfit_kern *k, struct dfit_threadpool *tp, float *out,
-                         const float *q, const float *const *kc, const float *const *vc,
+                         const float *q, const float *const *kt, const float *const *vc,
                          const int64_t *n_kv, int64_t n_tok, int n_head, int n_head_kv,
-                         int head_dim, float *att, int64_t att_stride)
+                         int head_dim, int64_t kt_stride, int32_t *tiles, float *att,
+                         int64_t att_stride)
 {
-    struct attn_task t = {k, out, q, kc, vc, n_kv, n_tok, n_head, n_head_kv, head_dim,
-                          att, att_stride, 0};
+    /* tiles: runs of up to DFIT_ATTN_QT consecutive tokens of one sequence */
+    long n_tiles = 0;
+    for (int64_t i = 0; i < n_tok;) {
+        int64_t len = 1;
+        while (i + len < n_tok && len < DFIT_ATTN_QT && kt[i + len] == kt[i])
+            len++;
+        tiles[n_tiles++] = (int32_t)i;
+        i += len;
+    }
+    tiles[n_tiles] = (int32_t)n_tok;
+    struct attn_task t = {k,      out,       q,        kt,        vc,  n_kv,       tiles, n_tiles,
+                          n_head, n_head_kv, head_dim, kt_stride, att, att_stride, 0};
     int64_t work = 0;
     for (int64_t i = 0; i < n_tok; i++)
         work += n_kv[i];

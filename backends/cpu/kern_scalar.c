@@ -61,45 +61,45 @@ static inline int tile_len(int64_t left, int max)
 
 /* One tile: rows wr[SR], activation rows xr[ST] (tails repeat the last
  * pointer, their sums are dropped). */
-#define DEFINE_ROWS_FLOAT(NAME, LOAD)                                                            \
-    static void NAME(float *out, int64_t ldo, const struct dfit_weight *w, int64_t r0,           \
-                     int64_t r1, const struct dfit_act *a, int64_t t0, int64_t t1)               \
-    {                                                                                            \
-        const int64_t n = w->n_in;                                                               \
-        for (int64_t r = r0; r < r1; r += SR) {                                                  \
-            const int nr = tile_len(r1 - r, SR);                                                 \
-            const void *wr[SR];                                                                  \
-            for (int i = 0; i < SR; i++)                                                         \
-                wr[i] = (const uint8_t *)w->data +                                               \
-                        (size_t)(r + (i < nr ? i : nr - 1)) * w->row_bytes;                      \
-            for (int64_t t = t0; t < t1; t += ST) {                                              \
-                const int nt = tile_len(t1 - t, ST);                                             \
-                const float *xr[ST];                                                             \
-                for (int j = 0; j < ST; j++)                                                     \
-                    xr[j] = dfit_act_row(a, t + (j < nt ? j : nt - 1));                          \
-                float acc[SR][ST][LANES] = {{{0}}};                                              \
-                int64_t k = 0;                                                                   \
-                for (; k + LANES <= n; k += LANES)                                               \
-                    for (int i = 0; i < SR; i++) {                                               \
-                        float wv[LANES];                                                         \
-                        for (int l = 0; l < LANES; l++)                                          \
-                            wv[l] = LOAD(wr[i], k + l);                                          \
-                        for (int j = 0; j < ST; j++)                                             \
-                            for (int l = 0; l < LANES; l++)                                      \
-                                acc[i][j][l] += wv[l] * xr[j][k + l];                            \
-                    }                                                                            \
-                for (; k < n; k++)                                                               \
-                    for (int i = 0; i < SR; i++)                                                 \
-                        for (int j = 0; j < ST; j++)                                             \
-                            acc[i][j][k % LANES] += LOAD(wr[i], k) * xr[j][k];                   \
-                for (int i = 0; i < nr; i++)                                                     \
-                    for (int j = 0; j < nt; j++) {                                               \
-                        const float *s = acc[i][j];                                              \
-                        out[(t + j) * ldo + r + i] =                                             \
-                            ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));   \
-                    }                                                                            \
-            }                                                                                    \
-        }                                                                                        \
+#define DEFINE_ROWS_FLOAT(NAME, LOAD)                                                              \
+    static void NAME(float *out, int64_t ldo, const struct dfit_weight *w, int64_t r0, int64_t r1, \
+                     const struct dfit_act *a, int64_t t0, int64_t t1)                             \
+    {                                                                                              \
+        const int64_t n = w->n_in;                                                                 \
+        for (int64_t r = r0; r < r1; r += SR) {                                                    \
+            const int nr = tile_len(r1 - r, SR);                                                   \
+            const void *wr[SR];                                                                    \
+            for (int i = 0; i < SR; i++)                                                           \
+                wr[i] =                                                                            \
+                    (const uint8_t *)w->data + (size_t)(r + (i < nr ? i : nr - 1)) * w->row_bytes; \
+            for (int64_t t = t0; t < t1; t += ST) {                                                \
+                const int nt = tile_len(t1 - t, ST);                                               \
+                const float *xr[ST];                                                               \
+                for (int j = 0; j < ST; j++)                                                       \
+                    xr[j] = dfit_act_row(a, t + (j < nt ? j : nt - 1));                            \
+                float acc[SR][ST][LANES] = {{{0}}};                                                \
+                int64_t k = 0;                                                                     \
+                for (; k + LANES <= n; k += LANES)                                                 \
+                    for (int i = 0; i < SR; i++) {                                                 \
+                        float wv[LANES];                                                           \
+                        for (int l = 0; l < LANES; l++)                                            \
+                            wv[l] = LOAD(wr[i], k + l);                                            \
+                        for (int j = 0; j < ST; j++)                                               \
+                            for (int l = 0; l < LANES; l++)                                        \
+                                acc[i][j][l] += wv[l] * xr[j][k + l];                              \
+                    }                                                                              \
+                for (; k < n; k++)                                                                 \
+                    for (int i = 0; i < SR; i++)                                                   \
+                        for (int j = 0; j < ST; j++)                                               \
+                            acc[i][j][k % LANES] += LOAD(wr[i], k) * xr[j][k];                     \
+                for (int i = 0; i < nr; i++)                                                       \
+                    for (int j = 0; j < nt; j++) {                                                 \
+                        const float *s = acc[i][j];                                                \
+                        out[(t + j) * ldo + r + i] =                                               \
+                            ((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]));     \
+                    }                                                                              \
+            }                                                                                      \
+        }                                                                                          \
     }
 
 DEFINE_ROWS_FLOAT(rows_f32, load_f32)
@@ -112,8 +112,8 @@ DEFINE_ROWS_FLOAT(rows_bf16, load_bf16)
  * arithmetic: per block an exact integer sum, then
  *   Q8_0: sumf += (float)sumi * (d_w * d_x)
  *   Q4_0: sumf += (float)sumi * d_w * d_x */
-static void rows_q8_0(float *out, int64_t ldo, const struct dfit_weight *w, int64_t r0,
-                      int64_t r1, const struct dfit_act *a, int64_t t0, int64_t t1)
+static void rows_q8_0(float *out, int64_t ldo, const struct dfit_weight *w, int64_t r0, int64_t r1,
+                      const struct dfit_act *a, int64_t t0, int64_t t1)
 {
     const int64_t nb = w->n_in / DFIT_QK;
     for (int64_t r = r0; r < r1; r += SR) {
@@ -125,7 +125,8 @@ static void rows_q8_0(float *out, int64_t ldo, const struct dfit_weight *w, int6
                 for (int i = 0; i < nr; i++) {
                     const struct dfit_block_q8_0 *wb =
                         (const struct dfit_block_q8_0 *)((const uint8_t *)w->data +
-                                                         (size_t)(r + i) * w->row_bytes) + b;
+                                                         (size_t)(r + i) * w->row_bytes) +
+                        b;
                     const float dw = f16_table[wb->d];
                     for (int j = 0; j < nt; j++) {
                         const int8_t *xq = dfit_act_q8_qs(a, t + j) + b * DFIT_QK;
@@ -142,8 +143,8 @@ static void rows_q8_0(float *out, int64_t ldo, const struct dfit_weight *w, int6
     }
 }
 
-static void rows_q4_0(float *out, int64_t ldo, const struct dfit_weight *w, int64_t r0,
-                      int64_t r1, const struct dfit_act *a, int64_t t0, int64_t t1)
+static void rows_q4_0(float *out, int64_t ldo, const struct dfit_weight *w, int64_t r0, int64_t r1,
+                      const struct dfit_act *a, int64_t t0, int64_t t1)
 {
     const int64_t nb = w->n_in / DFIT_QK;
     for (int64_t r = r0; r < r1; r += SR) {
@@ -155,7 +156,8 @@ static void rows_q4_0(float *out, int64_t ldo, const struct dfit_weight *w, int6
                 for (int i = 0; i < nr; i++) {
                     const struct dfit_block_q4_0 *wb =
                         (const struct dfit_block_q4_0 *)((const uint8_t *)w->data +
-                                                         (size_t)(r + i) * w->row_bytes) + b;
+                                                         (size_t)(r + i) * w->row_bytes) +
+                        b;
                     const float dw = f16_table[wb->d];
                     int8_t wq[DFIT_QK];
                     for (int l = 0; l < DFIT_QK / 2; l++) {
@@ -255,35 +257,45 @@ static void add(float *out, const float *x, int64_t n)
         out[i] += x[i];
 }
 
-static void attn_head(float *out, const float *q, const float *k, const float *v, int64_t n_kv,
-                      int64_t kv_stride, int head_dim, float scale, float *att)
+/* Attention of nq queries from K stored transposed: each query's scores
+ * are rows of K^T scaled and summed (contiguous over keys), then the
+ * softmax, then V rows scaled and summed (contiguous over dimensions). */
+static void attn(float *out, int64_t os, const float *q, int64_t qs, int nq, const int64_t *n_kv,
+                 const float *kt, int64_t kts, const float *v, int64_t vs, int hd, float scale,
+                 float *att, int64_t as)
 {
-    float max = -INFINITY;
-    for (int64_t j = 0; j < n_kv; j++) {
-        const float *kj = k + j * kv_stride;
-        float s[LANES] = {0};
-        int d = 0;
-        for (; d + LANES <= head_dim; d += LANES)
-            for (int l = 0; l < LANES; l++)
-                s[l] += q[d + l] * kj[d + l];
-        for (; d < head_dim; d++)
-            s[d % LANES] += q[d] * kj[d];
-        att[j] = (((s[0] + s[4]) + (s[2] + s[6])) + ((s[1] + s[5]) + (s[3] + s[7]))) * scale;
-        max = att[j] > max ? att[j] : max;
-    }
-    float sum = 0.0f;
-    for (int64_t j = 0; j < n_kv; j++) {
-        att[j] = expf(att[j] - max);
-        sum += att[j];
-    }
-    const float inv = 1.0f / sum;
-    for (int d = 0; d < head_dim; d++)
-        out[d] = 0.0f;
-    for (int64_t j = 0; j < n_kv; j++) {
-        const float p = att[j] * inv;
-        const float *vj = v + j * kv_stride;
-        for (int d = 0; d < head_dim; d++)
-            out[d] += p * vj[d];
+    for (int i = 0; i < nq; i++) {
+        float *a = att + i * as;
+        const int64_t n = n_kv[i];
+        for (int64_t j = 0; j < n; j++)
+            a[j] = 0.0f;
+        for (int d = 0; d < hd; d++) {
+            const float qd = q[i * qs + d];
+            const float *kr = kt + d * kts;
+            for (int64_t j = 0; j < n; j++)
+                a[j] += qd * kr[j];
+        }
+        float max = -INFINITY;
+        for (int64_t j = 0; j < n; j++) {
+            a[j] *= scale;
+            max = a[j] > max ? a[j] : max;
+        }
+        float sum = 0.0f;
+        for (int64_t j = 0; j < n; j++) {
+            a[j] = expf(a[j] - max);
+            sum += a[j];
+        }
+        const float inv = 1.0f / sum;
+        float *o = out + i * os;
+        for (int d = 0; d < hd; d++)
+            o[d] = 0.0f;
+        for (int64_t j = 0; j < n; j++) {
+            const float *vj = v + j * vs;
+            for (int d = 0; d < hd; d++)
+                o[d] += a[j] * vj[d];
+        }
+        for (int d = 0; d < hd; d++)
+            o[d] *= inv;
     }
 }
 
@@ -308,5 +320,5 @@ void dfit_kern_init_scalar(struct dfit_kern *k)
     k->rmsnorm = rmsnorm;
     k->swiglu = swiglu;
     k->add = add;
-    k->attn_head = attn_head;
+    k->attn = attn;
 }

@@ -11,9 +11,9 @@
 
 #define T_AVX2 __attribute__((target("avx2,fma,f16c")))
 #define T_512 __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c")))
-#define T_512VNNI                                                                                 \
+#define T_512VNNI                                                                                  \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c,avx512vnni")))
-#define T_512BF16                                                                                 \
+#define T_512BF16                                                                                  \
     __attribute__((target("avx512f,avx512bw,avx512vl,avx512dq,avx2,fma,f16c,avx512bf16")))
 #define INLINE static inline __attribute__((always_inline))
 

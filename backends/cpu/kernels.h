@@ -36,6 +36,10 @@
 #include "model/llama.h"
 #include "util/err.h"
 
+/* Queries per attention tile (consecutive tokens of one sequence sharing
+ * every K and V load). */
+#define DFIT_ATTN_QT 4
+
 /* Weight formats as table indices. */
 enum dfit_kfmt {
     DFIT_KFMT_F32,
@@ -67,8 +71,8 @@ struct dfit_act {
     enum dfit_act_kind kind;
     int32_t q_off;
     int64_t n_tok, n_in;
-    size_t row_bytes;   /* stride between token rows */
-    const void *data;   /* [n_tok] rows */
+    size_t row_bytes; /* stride between token rows */
+    const void *data; /* [n_tok] rows */
 };
 
 /* Bytes of one prepared row (a multiple of 64). */
@@ -93,9 +97,8 @@ static inline const void *dfit_act_row(const struct dfit_act *a, int64_t t)
 
 /* Dot-product form: out[t * ldo + r] = dot(W row r, act row t) for r in
  * [r0, r1) and t in [t0, t1). */
-typedef void (*dfit_kern_rows_fn)(float *out, int64_t ldo, const struct dfit_weight *w,
-                                  int64_t r0, int64_t r1, const struct dfit_act *a, int64_t t0,
-                                  int64_t t1);
+typedef void (*dfit_kern_rows_fn)(float *out, int64_t ldo, const struct dfit_weight *w, int64_t r0,
+                                  int64_t r1, const struct dfit_act *a, int64_t t0, int64_t t1);
 /* Packs rows [r0, r0 + nr) of w (nr <= panel_rows) into panel. */
 typedef void (*dfit_kern_pack_fn)(void *panel, const struct dfit_weight *w, int64_t r0, int nr);
 /* Outer-product form over a packed panel of nr rows starting at output
@@ -105,18 +108,18 @@ typedef void (*dfit_kern_gemm_fn)(float *out, int64_t ldo, const void *panel, in
                                   const struct dfit_act *a, int64_t t0, int64_t t1);
 
 struct dfit_kern_fmt {
-    enum dfit_act_kind act;     /* activation layout the kernels read */
-    int32_t q_off;              /* DFIT_ACT_Q8: weight quant offset */
-    dfit_kern_rows_fn rows;     /* always set */
-    int panel_rows;             /* 0: no gemm shape */
-    int64_t gemm_min_tok;       /* gemm shape from this many tokens */
+    enum dfit_act_kind act; /* activation layout the kernels read */
+    int32_t q_off;          /* DFIT_ACT_Q8: weight quant offset */
+    dfit_kern_rows_fn rows; /* always set */
+    int panel_rows;         /* 0: no gemm shape */
+    int64_t gemm_min_tok;   /* gemm shape from this many tokens */
     size_t (*panel_bytes)(int64_t n_in);
     dfit_kern_pack_fn pack;
     dfit_kern_gemm_fn gemm;
 };
 
 struct dfit_kern {
-    char name[32];  /* "scalar", "avx2", "avx512-vnni-bf16", ... */
+    char name[32]; /* "scalar", "avx2", "avx512-vnni-bf16", ... */
     struct dfit_kern_fmt fmt[DFIT_KFMT_COUNT];
 
     /* One activation row into DFIT_ACT_Q8 (n % 32 == 0): quants and
@@ -129,10 +132,15 @@ struct dfit_kern {
     void (*rmsnorm)(float *out, const float *x, const float *w, int64_t n, float eps);
     void (*swiglu)(float *out, const float *gate, const float *up, int64_t n);
     void (*add)(float *out, const float *x, int64_t n);
-    /* out = softmax(scale * q.k_j) . v_j over j < n_kv; k, v rows
-     * kv_stride floats apart; att is [n_kv] scratch. */
-    void (*attn_head)(float *out, const float *q, const float *k, const float *v, int64_t n_kv,
-                      int64_t kv_stride, int head_dim, float scale, float *att);
+    /* Causal attention of nq <= DFIT_ATTN_QT queries of one head over one
+     * KV head: out_i = softmax_j(scale * q_i . k_j) . v_j over j < n_kv[i].
+     * Query i is q + i*q_stride, its output out + i*out_stride. K is
+     * stored transposed: element d of key j at kt[d * kt_stride + j]; V
+     * row j at v + j*v_stride. att is scratch of nq rows of att_stride
+     * floats (att_stride >= max n_kv, a multiple of 16). */
+    void (*attn)(float *out, int64_t out_stride, const float *q, int64_t q_stride, int nq,
+                 const int64_t *n_kv, const float *kt, int64_t kt_stride, const float *v,
+                 int64_t v_stride, int head_dim, float scale, float *att, int64_t att_stride);
 };
 
 /* Fills *out with kernel set `want` for the CPU features f:
@@ -150,6 +158,7 @@ int dfit_kern_select(const char *want, const struct dfit_cpu_features *f, struct
 void dfit_kern_init_scalar(struct dfit_kern *k);
 void dfit_kern_init_avx2(struct dfit_kern *k);
 void dfit_kern_init_avx512(struct dfit_kern *k, const struct dfit_cpu_features *f);
+void dfit_kern_init_avx512_ops(struct dfit_kern *k);
 void dfit_kern_init_avx512_quant(struct dfit_kern *k, const struct dfit_cpu_features *f);
 
 #endif

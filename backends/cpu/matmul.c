@@ -68,18 +68,17 @@ static int check_needs(const char *set, const struct feature_need *need, size_t 
 int dfit_kern_select(const char *want, const struct dfit_cpu_features *f, struct dfit_kern *out,
                      struct dfit_err *err)
 {
-    const struct feature_need avx2[] = {
-        {f->avx2, "avx2"}, {f->fma, "fma"}, {f->f16c, "f16c"}};
-    const struct feature_need avx512[] = {
-        {f->avx2, "avx2"},         {f->fma, "fma"},           {f->f16c, "f16c"},
-        {f->avx512f, "avx512f"},   {f->avx512bw, "avx512bw"}, {f->avx512vl, "avx512vl"},
-        {f->avx512dq, "avx512dq"}};
+    const struct feature_need avx2[] = {{f->avx2, "avx2"}, {f->fma, "fma"}, {f->f16c, "f16c"}};
+    const struct feature_need avx512[] = {{f->avx2, "avx2"},         {f->fma, "fma"},
+                                          {f->f16c, "f16c"},         {f->avx512f, "avx512f"},
+                                          {f->avx512bw, "avx512bw"}, {f->avx512vl, "avx512vl"},
+                                          {f->avx512dq, "avx512dq"}};
     const size_t n2 = sizeof avx2 / sizeof avx2[0], n512 = sizeof avx512 / sizeof avx512[0];
     int level;
     if (!want || !want[0] || strcmp(want, "auto") == 0) {
         level = check_needs("avx512", avx512, n512, NULL) == 0 ? 2
-                : check_needs("avx2", avx2, n2, NULL) == 0   ? 1
-                                                             : 0;
+                : check_needs("avx2", avx2, n2, NULL) == 0     ? 1
+                                                               : 0;
     } else if (strcmp(want, "scalar") == 0) {
         level = 0;
     } else if (strcmp(want, "avx2") == 0) {
@@ -134,8 +133,8 @@ struct dfit_mm {
     struct dfit_threadpool *tp;
     int n_threads;
     int64_t n_tok_max, n_in_max;
-    uint8_t *act;       /* [n_tok_max] prepared rows */
-    uint8_t *panels;    /* [n_threads][panel_bytes] */
+    uint8_t *act;    /* [n_tok_max] prepared rows */
+    uint8_t *panels; /* [n_threads][panel_bytes] */
     size_t panel_bytes;
     struct mm_task task;
 };
@@ -288,8 +287,7 @@ void dfit_mm_run(struct dfit_mm *mm, int n, float *const out[], const struct dfi
     }
     t->first_unit[0] = 0;
     for (int i = 0; i < n; i++)
-        t->first_unit[i + 1] =
-            t->first_unit[i] + (long)((w[i]->n_out + t->chunk - 1) / t->chunk);
+        t->first_unit[i + 1] = t->first_unit[i] + (long)((w[i]->n_out + t->chunk - 1) / t->chunk);
     atomic_store_explicit(&t->next, 0, memory_order_relaxed);
     dfit_threadpool_run(mm->tp, mm_worker, t);
 }

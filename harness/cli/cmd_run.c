@@ -106,7 +106,7 @@ static int run_overhead(const char *model, long n_tokens, long reps, long thread
 int dfit_cmd_run(int argc, char **argv)
 {
     struct dfit_runner_options o = {.progress = DFIT_PROGRESS_AUTO};
-    bool overhead = false, quiet = false;
+    bool overhead = false, quiet = false, counts = false;
     long n_tokens = 256, reps = 5, threads = 1;
     const char *v, *model = NULL;
     for (int i = 1; i < argc; i++) {
@@ -147,6 +147,7 @@ int dfit_cmd_run(int argc, char **argv)
             long hi = a[1] == 'n' ? 65536 : a[1] == 'r' ? 1000 : 1024;
             if (i + 1 >= argc || !parse_count(argv[i + 1], a[1] == 'n' ? 2 : 1, hi, dst))
                 return usage_error("%s needs a count", a);
+            counts = true;
             i++;
         } else if (a[0] == '-' && a[1] != '\0') {
             return usage_error("unknown flag '%s'", a);
@@ -167,6 +168,8 @@ int dfit_cmd_run(int argc, char **argv)
             return usage_error("--overhead takes a model file and -n/-r/-t only%s", "");
         return run_overhead(model, n_tokens, reps, threads);
     }
+    if (counts)
+        return usage_error("-n, -r and -t go with --overhead%s", "");
     if (!o.scenario_path)
         return usage_error("no scenario given%s", "");
     if (quiet)

@@ -412,6 +412,15 @@ int dfit_cmd_train(int argc, char **argv)
             r.lr_min = r.lr / 10.0f;
         if (!o.given[F_WARMUP])
             r.warmup = r.steps / 10 < 100 ? r.steps / 10 : 100;
+        if (r.seq > m->shape.n_ctx) {
+            status = usage_error("--seq: %u exceeds the model's context length %u (--ctx)", r.seq,
+                                 m->shape.n_ctx);
+            goto out;
+        }
+        if (r.lr_min > r.lr) {
+            status = usage_error("--lr-min: %g exceeds --lr %g", (double)r.lr_min, (double)r.lr);
+            goto out;
+        }
     }
 
     if (dfit_train_data_load(o.data, m->shape.n_vocab, &d, &err))

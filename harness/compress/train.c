@@ -316,6 +316,13 @@ int dfit_trainer_run(struct dfit_trainer *t, int *stopped_early, struct dfit_err
         }
         dfit_trainer_step(t, NULL);
         print_progress(t, t->st.step == t->r.steps);
+        if (!isfinite(t->last.loss) || !isfinite(t->last.grad_norm)) {
+            rc = dfit_err_set(err, DFIT_ERANGE,
+                              "train: step %" PRIu64 ": loss %g, gradient norm %g: training diverged "
+                              "(lower --lr or --clip); the last checkpoint holds step %" PRIu64,
+                              t->st.step, t->last.loss, t->last.grad_norm, last_ckpt);
+            goto out;
+        }
         if (t->p.ckpt_path && t->p.ckpt_every && t->st.step % t->p.ckpt_every == 0) {
             if ((rc = dfit_trainer_checkpoint(t, t->p.ckpt_path, err)))
                 goto out;

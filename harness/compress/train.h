@@ -82,9 +82,10 @@ float dfit_train_lr(const struct dfit_train_recipe *r, uint64_t s);
 void dfit_trainer_step(struct dfit_trainer *t, struct dfit_train_step_info *info);
 
 /* Runs steps until recipe.steps (or stop_after, or the stop flag), printing
- * progress and writing checkpoints. Returns 0, or the checkpoint writer's
- * error. *stopped_early (may be NULL) tells whether it stopped before the
- * last step. */
+ * progress and writing checkpoints. Returns 0, the checkpoint writer's
+ * error, or DFIT_ERANGE when a step's loss or gradient norm is not finite
+ * (no checkpoint is written of that state). *stopped_early (may be NULL)
+ * tells whether it stopped before the last step. */
 int dfit_trainer_run(struct dfit_trainer *t, int *stopped_early, struct dfit_err *err);
 
 /* Writes a checkpoint of the current state to path. */

@@ -2,9 +2,7 @@
  * train_ops.h). Every parallel loop gives each worker whole output rows,
  * columns or (sequence, head) pairs, so no two workers write the same
  * element and no element's order of operations depends on the split.
- * The matrix product is a register-blocked C += A·B whose inner loop runs
- * along a contiguous row of B and C, a form compilers vectorise at -O2/-O3
- * without reassociating any sum.
+ * The matrix products are in train_matmul.c.
  * Non-goals: SIMD intrinsics, fused kernels, mixed precision.
  */
 #include "compress/train_ops.h"
@@ -12,53 +10,7 @@
 #include <math.h>
 #include <string.h>
 
-/* GCC (11+) on x86-64 compiles the hot loops (matrix tiles, attention)
- * twice, for the baseline ISA and for x86-64-v3 (AVX2), and picks one at
- * load time. ISO C mode keeps FMA contraction off and every vector lane is
- * its own sum, so both versions give the same bits. */
-#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 11 && defined(__x86_64__) && \
-    defined(__has_attribute)
-#if __has_attribute(target_clones)
-#define VEC_CLONES __attribute__((target_clones("arch=x86-64-v3", "default")))
-#endif
-#endif
-#ifndef VEC_CLONES
-#define VEC_CLONES
-#endif
-
-/* ---- parallel ranges ------------------------------------------------------ */
-
-/* fn handles items [lo, hi) on worker ith. */
-typedef void (*range_fn)(void *arg, int64_t lo, int64_t hi, int ith);
-
-struct par_task {
-    range_fn fn;
-    void *arg;
-    int64_t n;
-};
-
-static void par_worker(void *p, int ith, int nth)
-{
-    const struct par_task *t = p;
-    long lo, hi;
-    dfit_split_range((long)t->n, ith, nth, &lo, &hi);
-    if (lo < hi)
-        t->fn(t->arg, lo, hi, ith);
-}
-
-/* Runs fn over [0, n) split across tp's workers (inline when tp is NULL or
- * n is below min_n, where waking the workers costs more than it saves). */
-static void par_for(struct dfit_threadpool *tp, int64_t n, int64_t min_n, range_fn fn, void *arg)
-{
-    if (n <= 0)
-        return;
-    if (!tp || dfit_threadpool_size(tp) == 1 || n < min_n) {
-        fn(arg, 0, n, 0);
-        return;
-    }
-    struct par_task t = {fn, arg, n};
-    dfit_threadpool_run(tp, par_worker, &t);
-}
+#include "compress/train_par.h"
 
 /* Dot product with eight partial sums (a form compilers vectorise). */
 static inline float dot(const float *restrict a, const float *restrict b, int64_t n)
@@ -114,7 +66,7 @@ void dfit_train_embed_backward(float *dwte, const float *dout, const int32_t *to
                                int64_t D, struct dfit_threadpool *tp)
 {
     struct embed_bwd a = {dwte, dout, tokens, N, D};
-    par_for(tp, D, 64, embed_bwd_range, &a);
+    dfit_train_par_for(tp, D, 64, embed_bwd_range, &a);
 }
 
 /* ---- RMSNorm -------------------------------------------------------------- */
@@ -147,7 +99,7 @@ void dfit_train_rmsnorm_forward(float *out, float *rstd, const float *inp, const
                                 int64_t D, float eps, struct dfit_threadpool *tp)
 {
     struct rms_args a = {.out = out, .rstd = rstd, .inp = inp, .w = w, .N = N, .D = D, .eps = eps};
-    par_for(tp, N, 16, rms_fwd_range, &a);
+    dfit_train_par_for(tp, N, 16, rms_fwd_range, &a);
 }
 
 /* dx_i = r w_i dy_i - r^3/D x_i sum_j dy_j w_j x_j, row by row. */
@@ -189,149 +141,9 @@ void dfit_train_rmsnorm_backward(float *dinp, float *dw, const float *dout, cons
     struct rms_args a = {.dinp = dinp, .dw = dw, .dout = dout, .inp = inp, .w = w, .rstd_in = rstd,
                          .N = N, .D = D};
     if (dinp)
-        par_for(tp, N, 16, rms_bwd_dinp_range, &a);
+        dfit_train_par_for(tp, N, 16, rms_bwd_dinp_range, &a);
     if (dw)
-        par_for(tp, D, 64, rms_bwd_dw_range, &a);
-}
-
-/* ---- matrix product -------------------------------------------------------- */
-
-#define MR 4    /* rows of C per micro-tile */
-#define NR 16   /* columns of C per micro-tile (the vectorised loop) */
-#define KC 256  /* depth of one pass over A and B (keeps B's panel in cache) */
-
-/* A(m, k) = A[m*sam + k*sak]: sam = lda, sak = 1 for a row-major A, and
- * sam = 1, sak = lda for a transposed one (C += Aᵀ·B without a copy). */
-struct gemm_args {
-    float *C;
-    const float *A, *B;
-    int64_t M, N, K, sam, sak, ldb, ldc;
-};
-
-/* One full MR x NR tile over kc steps: sums start at zero, run in k order,
- * then add to C. */
-static inline void kern_full(int64_t kc, const float *restrict A, int64_t sam, int64_t sak,
-                      const float *restrict B, int64_t ldb, float *restrict C, int64_t ldc)
-{
-    float c0[NR] = {0}, c1[NR] = {0}, c2[NR] = {0}, c3[NR] = {0};
-    for (int64_t k = 0; k < kc; k++) {
-        const float *b = B + k * ldb;
-        const float a0 = A[k * sak], a1 = A[sam + k * sak], a2 = A[2 * sam + k * sak],
-                    a3 = A[3 * sam + k * sak];
-        for (int j = 0; j < NR; j++) {
-            c0[j] += a0 * b[j];
-            c1[j] += a1 * b[j];
-            c2[j] += a2 * b[j];
-            c3[j] += a3 * b[j];
-        }
-    }
-    for (int j = 0; j < NR; j++) {
-        C[j] += c0[j];
-        C[ldc + j] += c1[j];
-        C[2 * ldc + j] += c2[j];
-        C[3 * ldc + j] += c3[j];
-    }
-}
-
-/* A partial tile (mr <= MR, nr <= NR), same order of operations. */
-static void kern_edge(int mr, int nr, int64_t kc, const float *A, int64_t sam, int64_t sak,
-                      const float *B, int64_t ldb, float *C, int64_t ldc)
-{
-    float acc[MR][NR] = {{0}};
-    for (int64_t k = 0; k < kc; k++)
-        for (int r = 0; r < mr; r++) {
-            const float a = A[r * sam + k * sak];
-            for (int j = 0; j < nr; j++)
-                acc[r][j] += a * B[k * ldb + j];
-        }
-    for (int r = 0; r < mr; r++)
-        for (int j = 0; j < nr; j++)
-            C[r * ldc + j] += acc[r][j];
-}
-
-/* Row blocks [lo, hi) of MR rows each. */
-VEC_CLONES static void gemm_range(void *arg, int64_t lo, int64_t hi, int ith)
-{
-    (void)ith;
-    const struct gemm_args *g = arg;
-    for (int64_t k0 = 0; k0 < g->K; k0 += KC) {
-        const int64_t kc = g->K - k0 < KC ? g->K - k0 : KC;
-        for (int64_t mb = lo; mb < hi; mb++) {
-            const int64_t m0 = mb * MR;
-            const int mr = (int)(g->M - m0 < MR ? g->M - m0 : MR);
-            const float *A = g->A + m0 * g->sam + k0 * g->sak;
-            const float *B = g->B + k0 * g->ldb;
-            float *C = g->C + m0 * g->ldc;
-            for (int64_t n0 = 0; n0 < g->N; n0 += NR) {
-                const int nr = (int)(g->N - n0 < NR ? g->N - n0 : NR);
-                if (mr == MR && nr == NR)
-                    kern_full(kc, A, g->sam, g->sak, B + n0, g->ldb, C + n0, g->ldc);
-                else
-                    kern_edge(mr, nr, kc, A, g->sam, g->sak, B + n0, g->ldb, C + n0, g->ldc);
-            }
-        }
-    }
-}
-
-static void gemm(float *C, const float *A, const float *B, int64_t M, int64_t N, int64_t K,
-                 int64_t sam, int64_t sak, int64_t ldb, int64_t ldc, struct dfit_threadpool *tp)
-{
-    struct gemm_args g = {C, A, B, M, N, K, sam, sak, ldb, ldc};
-    /* a thread wants at least a few tiles' worth of work */
-    int64_t min_blocks = (N * K < 4096) ? 64 : 2;
-    par_for(tp, (M + MR - 1) / MR, min_blocks, gemm_range, &g);
-}
-
-void dfit_train_gemm(float *C, const float *A, const float *B, int64_t M, int64_t N, int64_t K,
-                     int64_t lda, int64_t ldb, int64_t ldc, struct dfit_threadpool *tp)
-{
-    gemm(C, A, B, M, N, K, lda, 1, ldb, ldc, tp);
-}
-
-int64_t dfit_train_matmul_scratch(int64_t N, int64_t n_in, int64_t n_out)
-{
-    (void)N;
-    return n_in * n_out;
-}
-
-struct transpose_args {
-    float *dst;        /* [cols][rows] */
-    const float *src;  /* [rows][cols] */
-    int64_t rows, cols;
-};
-
-/* Destination rows [lo, hi) (= source columns), in 32-row tiles. */
-static void transpose_range(void *arg, int64_t lo, int64_t hi, int ith)
-{
-    (void)ith;
-    const struct transpose_args *a = arg;
-    for (int64_t r0 = 0; r0 < a->rows; r0 += 32) {
-        const int64_t r1 = r0 + 32 < a->rows ? r0 + 32 : a->rows;
-        for (int64_t c = lo; c < hi; c++)
-            for (int64_t r = r0; r < r1; r++)
-                a->dst[c * a->rows + r] = a->src[r * a->cols + c];
-    }
-}
-
-void dfit_train_matmul_forward(float *out, const float *inp, const float *w, int64_t N, int64_t n_in,
-                               int64_t n_out, float *scratch, struct dfit_threadpool *tp)
-{
-    /* out = inp · wᵀ = inp · (wᵀ as an [n_in][n_out] row-major copy) */
-    struct transpose_args t = {scratch, w, n_out, n_in};
-    par_for(tp, n_in, 64, transpose_range, &t);
-    memset(out, 0, (size_t)(N * n_out) * sizeof(float));
-    gemm(out, inp, scratch, N, n_out, n_in, n_in, 1, n_out, n_out, tp);
-}
-
-void dfit_train_matmul_backward(float *dinp, float *dw, const float *dout, const float *inp,
-                                const float *w, int64_t N, int64_t n_in, int64_t n_out,
-                                float *scratch, struct dfit_threadpool *tp)
-{
-    (void)scratch;
-    if (dinp) /* [N][n_in] += dout [N][n_out] · w [n_out][n_in] */
-        gemm(dinp, dout, w, N, n_in, n_out, n_out, 1, n_in, n_in, tp);
-    if (dw) /* [n_out][n_in] += doutᵀ [n_out][N] · inp [N][n_in] */
-        gemm(dw, dout, inp, n_out, n_in, N, 1, n_out, n_in, n_in, tp);
+        dfit_train_par_for(tp, D, 64, rms_bwd_dw_range, &a);
 }
 
 /* ---- RoPE ---------------------------------------------------------------- */
@@ -391,7 +203,7 @@ struct att_args {
 /* (sequence, query head) pairs [lo, hi). Scores, softmax and the weighted
  * sum follow the reference backend's order (sum of exponentials in double,
  * then one multiply by the rounded inverse). */
-VEC_CLONES static void att_fwd_range(void *arg, int64_t lo, int64_t hi, int ith)
+DFIT_TRAIN_VEC_CLONES static void att_fwd_range(void *arg, int64_t lo, int64_t hi, int ith)
 {
     (void)ith;
     const struct att_args *a = arg;
@@ -436,11 +248,11 @@ void dfit_train_attention_forward(float *out, float *att, const float *q, const 
 {
     struct att_args a = {.out = out, .att = att, .q = q, .k = k, .v = v, .B = B, .T = T,
                          .n_head = n_head, .n_head_kv = n_head_kv, .head_dim = head_dim};
-    par_for(tp, B * n_head, 2, att_fwd_range, &a);
+    dfit_train_par_for(tp, B * n_head, 2, att_fwd_range, &a);
 }
 
 /* (sequence, KV head) pairs [lo, hi); each handles its whole query group. */
-VEC_CLONES static void att_bwd_range(void *arg, int64_t lo, int64_t hi, int ith)
+DFIT_TRAIN_VEC_CLONES static void att_bwd_range(void *arg, int64_t lo, int64_t hi, int ith)
 {
     const struct att_args *a = arg;
     const int64_t T = a->T, hd = a->head_dim;
@@ -488,7 +300,7 @@ void dfit_train_attention_backward(float *dq, float *dk, float *dv, const float 
     struct att_args a = {.dq = dq, .dk = dk, .dv = dv, .scratch = scratch, .q = q, .k = k, .v = v,
                          .dout = dout, .att_in = att, .B = B, .T = T, .n_head = n_head,
                          .n_head_kv = n_head_kv, .head_dim = head_dim};
-    par_for(tp, B * n_head_kv, 2, att_bwd_range, &a);
+    dfit_train_par_for(tp, B * n_head_kv, 2, att_bwd_range, &a);
 }
 
 /* ---- SwiGLU and residual ---------------------------------------------------- */
@@ -512,7 +324,7 @@ void dfit_train_swiglu_forward(float *out, const float *gate, const float *up, i
                                struct dfit_threadpool *tp)
 {
     struct swiglu_args a = {.out = out, .gate = gate, .up = up};
-    par_for(tp, n, 8192, swiglu_fwd_range, &a);
+    dfit_train_par_for(tp, n, 8192, swiglu_fwd_range, &a);
 }
 
 static void swiglu_bwd_range(void *arg, int64_t lo, int64_t hi, int ith)
@@ -532,7 +344,7 @@ void dfit_train_swiglu_backward(float *dgate, float *dup, const float *dout, con
                                 const float *up, int64_t n, struct dfit_threadpool *tp)
 {
     struct swiglu_args a = {.dgate = dgate, .dup = dup, .gate = gate, .up = up, .dout = dout};
-    par_for(tp, n, 8192, swiglu_bwd_range, &a);
+    dfit_train_par_for(tp, n, 8192, swiglu_bwd_range, &a);
 }
 
 void dfit_train_residual_forward(float *out, const float *a, const float *b, int64_t n)
@@ -588,7 +400,7 @@ void dfit_train_ce_forward(float *losses, float *probs, const float *logits, con
                            int64_t N, int64_t V, struct dfit_threadpool *tp)
 {
     struct loss_args a = {.losses = losses, .probs = probs, .logits = logits, .targets = targets, .V = V};
-    par_for(tp, N, 8, ce_fwd_range, &a);
+    dfit_train_par_for(tp, N, 8, ce_fwd_range, &a);
 }
 
 static void ce_bwd_range(void *arg, int64_t lo, int64_t hi, int ith)
@@ -612,7 +424,7 @@ void dfit_train_ce_backward(float *dlogits, const float *probs, const int32_t *t
 {
     struct loss_args a = {.dlogits = dlogits, .probs_in = probs, .targets = targets, .dloss = dloss,
                           .V = V};
-    par_for(tp, N, 8, ce_bwd_range, &a);
+    dfit_train_par_for(tp, N, 8, ce_bwd_range, &a);
 }
 
 static void kl_fwd_range(void *arg, int64_t lo, int64_t hi, int ith)
@@ -649,7 +461,7 @@ void dfit_train_kl_forward(float *losses, float *probs, const float *logits, con
 {
     struct loss_args a = {.losses = losses, .probs = probs, .logits = logits, .teacher = teacher,
                           .V = V, .temp = temp};
-    par_for(tp, N, 8, kl_fwd_range, &a);
+    dfit_train_par_for(tp, N, 8, kl_fwd_range, &a);
 }
 
 static void kl_bwd_range(void *arg, int64_t lo, int64_t hi, int ith)
@@ -673,7 +485,7 @@ void dfit_train_kl_backward(float *dlogits, const float *probs, const float *tea
 {
     struct loss_args a = {.dlogits = dlogits, .probs_in = probs, .teacher = teacher, .dloss = dloss,
                           .V = V, .temp = temp};
-    par_for(tp, N, 8, kl_bwd_range, &a);
+    dfit_train_par_for(tp, N, 8, kl_bwd_range, &a);
 }
 
 double dfit_train_masked_mean(float *dloss, const float *losses, const uint8_t *mask, int64_t N,

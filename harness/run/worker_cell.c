@@ -9,9 +9,11 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <math.h>
 #include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -103,25 +105,31 @@ static double mapped_mib(void)
 }
 
 /* "oom": allocate and touch 1 MiB blocks under the cap (the target's, or
- * 64 MiB above what is mapped now) until malloc refuses. */
+ * 64 MiB above what is mapped now) until malloc refuses. Never more than
+ * the room the cap leaves, plus what malloc holds free already, plus 64 MiB:
+ * where a cap cannot work (an AddressSanitizer build maps terabytes) that
+ * is a failure, not a machine run out of memory. */
 static void inject_oom(double limit_mib, struct dfit_cell_result *r)
 {
-    double cap = limit_mib > 0 && isfinite(limit_mib) ? limit_mib : mapped_mib() + 64.0;
+    const double now = mapped_mib();
+    const double cap = limit_mib > 0 && isfinite(limit_mib) ? limit_mib : now + 64.0;
+    const struct mallinfo2 mi = mallinfo2();
+    const double room = cap - now + (double)mi.fordblks / 1048576.0 + 64.0;
+    const size_t max_blocks = room > 0 ? (size_t)room : 0;
     uint64_t saved;
     struct dfit_err e = {0};
     if (dfit_worker_cap_memory(cap, &saved, &e) != 0) {
         dfit_worker_blank_result(r, DFIT_CELL_FAILED, e.msg, &r->quality);
         return;
     }
-    void **blocks = NULL;
+    void **blocks = calloc(max_blocks + 1, sizeof *blocks);
     size_t n = 0;
-    for (;;) {
-        void **grown = realloc(blocks, (n + 1) * sizeof *blocks);
-        if (!grown)
+    bool refused = blocks == NULL;
+    while (!refused && n < max_blocks) {
+        if (!(blocks[n] = malloc(1u << 20))) {
+            refused = true;
             break;
-        blocks = grown;
-        if (!(blocks[n] = malloc(1u << 20)))
-            break;
+        }
         memset(blocks[n], 0xa5, 1u << 20);
         n++;
     }
@@ -130,8 +138,14 @@ static void inject_oom(double limit_mib, struct dfit_cell_result *r)
     free(blocks);
     dfit_worker_uncap_memory(saved);
     char why[DFIT_REASON_MAX];
-    fmt_cut(why, sizeof why, "injected fault (DFIT_TEST_FAULT): out of memory after %zu MiB", n);
-    dfit_worker_blank_result(r, DFIT_CELL_OOM, why, &r->quality);
+    if (refused) {
+        fmt_cut(why, sizeof why, "injected fault (DFIT_TEST_FAULT): out of memory after %zu MiB", n);
+        dfit_worker_blank_result(r, DFIT_CELL_OOM, why, &r->quality);
+    } else {
+        fmt_cut(why, sizeof why, "injected fault (DFIT_TEST_FAULT): %zu MiB allocated without "
+                "reaching the %g MiB cap (address-space caps do not work in this build)", n, cap);
+        dfit_worker_blank_result(r, DFIT_CELL_FAILED, why, &r->quality);
+    }
 }
 
 /* ---- the cell worker ------------------------------------------------------------ */

@@ -38,16 +38,16 @@
 
 struct dfit_threadpool {
     int n_threads;
-    pthread_t *threads;         /* [n_threads - 1] */
+    pthread_t *threads; /* [n_threads - 1] */
     pthread_mutex_t mu;
-    pthread_cond_t cv_start;    /* new generation posted */
-    pthread_cond_t cv_done;     /* the last worker finished */
+    pthread_cond_t cv_start; /* new generation posted */
+    pthread_cond_t cv_done;  /* the last worker finished */
     atomic_ulong generation;
     atomic_int n_pending;       /* workers still running this generation */
     atomic_int n_sleeping;      /* workers waiting on cv_start */
     atomic_int caller_sleeping; /* the caller waits on cv_done */
     atomic_int stop;
-    dfit_task_fn fn;            /* written before the generation bump */
+    dfit_task_fn fn; /* written before the generation bump */
     void *arg;
 };
 

@@ -3,73 +3,20 @@
 # temporary directory, on tiny synth models: a small scenario (a CUDA
 # target reported skipped with its reason where there is no CUDA or GPU),
 # the database read back through `dfit export --csv`, the recommendation,
-# plots and report; usage errors; --only-target and --resume; a sweep where
-# one cell crashes, one hangs past its time limit and a target's cells run
-# out of memory; SIGINT in the middle and a resume; hostile text in names,
-# paths and labels (nothing runs, the report escapes it); --overhead.
+# plots and report; usage errors; --only-target and --resume; a changed
+# scenario file; a sweep where one cell crashes, one hangs past its time
+# limit and a variant does not fit its target's memory limit.
+# (run_interrupt.sh covers SIGINT, hostile names and --overhead.)
 # TAP output: one line per check; diagnostics as "# " lines.
 # Environment (set by meson): DFIT_BIN (the built binary), DFIT_SOURCE_ROOT.
 # Checks are single-quoted strings that check() evals when they run:
 # shellcheck disable=SC2016,SC2034,SC2317
 set -u
 
-PLAN=47
+PLAN=32
 echo "1..$PLAN"
-
-DFIT=${DFIT_BIN:-}
-SRC=${DFIT_SOURCE_ROOT:-}
-if [[ -z $DFIT || ! -x $DFIT || -z $SRC ]]; then
-    echo "Bail out! DFIT_BIN ('${DFIT}') or DFIT_SOURCE_ROOT ('${SRC}') is not set"
-    exit 1
-fi
-SCEN=$SRC/tests/integration/scenarios
-
-T=$(mktemp -d /tmp/dfit-run-XXXXXX) || { echo "Bail out! mktemp failed"; exit 1; }
-trap '[[ -n ${KEEP:-} ]] || rm -rf "$T"' EXIT
-cd "$T" || exit 1
-unset DFIT_TEST_FAULT DFIT_CACHE_DIR
-
-n=0
-n_failed=0
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-skip() { n=$((n + 1)); echo "ok $n - $1 # SKIP $2"; }
-not_ok() {
-    n=$((n + 1))
-    n_failed=$((n_failed + 1))
-    echo "not ok $n - $1"
-    if [[ -n ${last:-} ]]; then
-        echo "#   command: ${last_cmd}"
-        echo "#   exit status: ${rc}"
-        sed -e 's/^/#   stdout: /' "$T/$last.out" | tail -n 25
-        sed -e 's/^/#   stderr: /' "$T/$last.err" | tail -n 15
-    fi
-}
-check() {
-    local desc=$1
-    shift
-    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-# run NAME COMMAND...: stdout/stderr in $T/NAME.{out,err}; status in $rc
-run() {
-    last=$1
-    shift
-    last_cmd="$*"
-    "$@" >"$T/$last.out" 2>"$T/$last.err" </dev/null
-    rc=$?
-}
-has_out() { grep -q -e "$1" "$T/$last.out"; }
-has_out_F() { grep -q -F -e "$1" "$T/$last.out"; }
-has_err_F() { grep -q -F -e "$1" "$T/$last.err"; }
-rc_is() { [[ $rc -eq $1 ]]; }
-# export DB into DIR; cells of run R: csv_cells DIR R
-export_db() { rm -rf "$2" && "$DFIT" export "$1" --csv "$2" >/dev/null 2>&1; }
-n_cells() { grep -c "^[0-9][0-9]*,$2,\"" "$1/cells.csv"; }
-# cell_is DIR RUN VARIANT TARGET WORKLOAD STATUS [REASON-PREFIX]
-cell_is() {
-    grep -q -F -e "$2,\"$3\",\"$4\",\"$5\"," "$1/cells.csv" &&
-        grep -F -e "$2,\"$3\",\"$4\",\"$5\"," "$1/cells.csv" | grep -q -F -e "\"$6\",${7:+\"$7}"
-}
-run_status() { grep "^$2," "$1/runs.csv" | grep -o '"running"\|"done"\|"failed"\|"interrupted"'; }
+# shellcheck source=run_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/run_lib.sh"
 
 # ---- a small scenario end to end ---------------------------------------------
 cp "$SCEN/basic.ini" basic.ini
@@ -179,99 +126,4 @@ check "quality that cannot be measured is recorded with its reason; the cells st
 check "the failures are in the progress output with their reasons" \
     eval 'has_out "f32 × cpu × chat: crashed in .*SIGSEGV" && has_out "q8_0 × cpu × chat: timeout in " && has_out "big × small × batch: oom in .*memory limit 64 MiB"'
 
-# ---- SIGINT in the middle, then --resume ---------------------------------------------------------
-cp "$SCEN/slow.ini" slow.ini
-last=int
-last_cmd="dfit run slow.ini --db int.db (SIGINT after the first stored cell)"
-"$DFIT" run slow.ini --db int.db --progress lines >"$T/int.out" 2>"$T/int.err" </dev/null &
-pid=$!
-for _ in $(seq 1 300); do
-    grep -q ": ok in " "$T/int.out" 2>/dev/null && break
-    sleep 0.05
-done
-kill -INT "$pid"
-wait "$pid"
-rc=$?
-check "SIGINT: dfit run exits 130 and prints how to resume" \
-    eval 'rc_is 130 && has_out "^run 1 interrupted by SIGINT" && has_out_F "dfit run --resume '"'"'slow.ini'"'"' --db '"'"'int.db'"'"'"'
-export_db int.db csv5
-stored_before=$(n_cells csv5 1)
-check "the run is marked interrupted; the cells stored before the signal stay" \
-    eval '[[ $(run_status csv5 1) == "\"interrupted\"" && $stored_before -ge 1 && $stored_before -lt 6 ]]'
-check "no worker is left running" eval '! pgrep -f "run slow.ini --db int.db --progress" >/dev/null'
-run int_resume "$DFIT" run slow.ini --db int.db --resume
-export_db int.db csv6
-check "--resume completes the run: 6 cells, each once, all ok, run done" \
-    eval 'rc_is 0 && [[ $(n_cells csv6 1) -eq 6 && $(grep -c ",\"ok\"," csv6/cells.csv) -eq 6 &&
-             $(run_status csv6 1) == "\"done\"" ]] && has_out "already ok"'
-check "the runs table counts the resume" eval 'grep "^1," csv6/runs.csv | grep -q ",\"done\",1,"'
-
-# ---- hostile text: quotes, backquotes, $(...), system(), <script>, newlines -------------------
-evil="x\"y'z \`touch CANARY\` \$(touch CANARY) system(\"touch CANARY\") <script>alert(1)</script> &amp; & end"
-evil_file="m\"q'\`touch CANARY\`\$(touch CANARY)<b>x.gguf"
-"$DFIT" synth tiny --seed 9 -o "$evil_file" >/dev/null 2>&1
-cat >evil.ini <<EOF
-[scenario]
-name = $evil
-base = synth:tiny:7
-reference = f32
-eval_tokens = 32
-
-[variant f32]
-compress = f32
-
-[variant vendor]
-file = $evil_file
-
-[target cpu]
-backend = cpu
-price_per_hour = 0.01
-
-[workload w]
-mode = single-stream
-prompt_tokens = 8
-output_tokens = 4
-min_duration_ms = 0
-min_requests = 2
-warmup_requests = 0
-EOF
-run evil "$DFIT" run evil.ini --label $'line1\nline2 <script>alert(2)</script> `touch CANARY` $(touch CANARY)'
-check "a scenario with hostile text in its name, a file path and the label runs: exit 0" rc_is 0
-check "nothing in that text was executed (no CANARY file anywhere under the run)" \
-    eval '[[ -z $(find "$T" -name CANARY) ]]'
-db=$(ls results/*.db 2>/dev/null | grep -v "basic\|faults" | head -n 1)
-check "the default database name is made of safe characters" \
-    eval '[[ $db =~ ^results/[A-Za-z0-9._-]+\.db$ ]]'
-rep=$(sed -n 's/^report: //p' "$T/evil.out")
-check "the report escapes the text: no raw <script> in report.html or report.md" \
-    eval '[[ -s $rep ]] && ! grep -q "<script>alert" "$rep" && grep -q "&lt;script&gt;alert(1)" "$rep" &&
-          ! grep -q "<script>alert" "${rep%.html}.md"'
-if command -v gnuplot >/dev/null; then
-    check "the plots of that run rendered" \
-        eval '[[ $(find "$(dirname "$rep")/plots" -name "*.svg" -size +0 | wc -l) -ge 1 ]]'
-else
-    skip "the plots of that run rendered" "gnuplot is not installed"
-fi
-check "the progress output shows control characters as ?" \
-    eval '! grep -q $'"'"'\x1b'"'"' "$T/evil.out"'
-export_db "$db" csv7
-check "the label is stored as given, newline included" \
-    eval 'grep -q "\"line1\$" csv7/runs.csv && grep -q "^line2 <script>alert(2)</script>" csv7/runs.csv'
-printf '[scenario]\nbase = synth:tiny\n\n[variant q"`touch CANARY`]\ncompress = q4_0\n' >badname.ini
-run badname "$DFIT" run badname.ini
-check "a variant name with quotes and backquotes is refused with the file and line" \
-    eval 'rc_is 1 && has_err_F "badname.ini:4" && has_err_F "bad name" && [[ -z $(find "$T" -name CANARY) ]]'
-
-# ---- the bookkeeping overhead ----------------------------------------------------------------------
-"$DFIT" synth tiny -o tiny.gguf >/dev/null 2>&1
-run overhead "$DFIT" run --overhead tiny.gguf -n 16 -r 2
-check "run --overhead reports ns per token with and without the bookkeeping" \
-    eval 'rc_is 0 && has_out "^bare (forward + argmax) " && has_out "^with the runner.s bookkeeping " && has_out "^  total "'
-run overhead_bad "$DFIT" run --overhead tiny.gguf -n 1
-check "run --overhead -n 1: exit 2" eval 'rc_is 2'
-
-if [[ $n -ne $PLAN ]]; then
-    echo "# planned $PLAN checks, ran $n"
-    exit 1
-fi
-[[ $n_failed -eq 0 ]]
+finish

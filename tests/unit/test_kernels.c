@@ -128,7 +128,8 @@ static void test_select(void **state)
     f.avx512bw = false;
     expect_select_fail("avx512", &f, "need avx512bw");
     expect_select_fail("avx512", &avx2, "need avx512f");
-    expect_select_fail("neon", &full, "'neon' not supported (choices: auto, ref, scalar, avx2, avx512)");
+    expect_select_fail("neon", &full,
+                       "'neon' not supported (choices: auto, ref, scalar, avx2, avx512)");
     assert_int_equal(dfit_kern_select("auto", &f, &k, &err), 0); /* falls back */
     assert_string_equal(k.name, "avx2");
 }
@@ -136,8 +137,8 @@ static void test_select(void **state)
 /* ---- data ----------------------------------------------------------------- */
 
 enum data_kind {
-    DATA_RANDOM,  /* N(0, 1) */
-    DATA_RANGE,   /* blocks scaled over many decades, some zero blocks */
+    DATA_RANDOM, /* N(0, 1) */
+    DATA_RANGE,  /* blocks scaled over many decades, some zero blocks */
 };
 
 /* Fills x [n] (rows of row_len); for DATA_RANGE each 32-element block gets
@@ -165,8 +166,7 @@ struct wmat {
     void *buf;
 };
 
-static void wmat_make(struct wmat *m, enum dfit_type t, const float *x, int64_t n_in,
-                      int64_t n_out)
+static void wmat_make(struct wmat *m, enum dfit_type t, const float *x, int64_t n_in, int64_t n_out)
 {
     size_t rb;
     assert_true(dfit_type_row_bytes(t, n_in, &rb));
@@ -193,7 +193,8 @@ static void ref_matmul(const struct dfit_weight *w, const float *x, int64_t n_to
             dfit_quantize_row_q8_0_ref(xt, xq, n);
         for (int64_t r = 0; r < w->n_out; r++) {
             const uint8_t *row = (const uint8_t *)w->data + r * w->row_bytes;
-            ref[t * w->n_out + r] = dfit_vec_dot_ref(w->type, n, row, quant ? (void *)xq : (void *)xt);
+            ref[t * w->n_out + r] =
+                dfit_vec_dot_ref(w->type, n, row, quant ? (void *)xq : (void *)xt);
             if (!quant) {
                 /* any summation order of n exact products, each rounded
                  * once: (n + 4) u sum|w x|; bf16 activations add 2^-8 */
@@ -271,8 +272,8 @@ static void test_quantizer_exact(void **state)
                         fail_msg("%s: case %d block %d: quants differ", sets[s].name, c, b);
                     float d = dfit_fp16_to_f32(ref[b].d);
                     if (memcmp(&dfit_act_q8_d(&a, 0)[b], &d, sizeof d) != 0)
-                        fail_msg("%s: case %d block %d: scale %g, expected %g", sets[s].name, c,
-                                 b, dfit_act_q8_d(&a, 0)[b], d);
+                        fail_msg("%s: case %d block %d: scale %g, expected %g", sets[s].name, c, b,
+                                 dfit_act_q8_d(&a, 0)[b], d);
                     int32_t sum = 0;
                     for (int j = 0; j < 32; j++)
                         sum += ref[b].qs[j];
@@ -293,8 +294,8 @@ static void test_bf16_exact(void **state)
     fill(x, N, N, DATA_RANGE, -40, 38, 5);
     x[3] = NAN;
     x[4] = INFINITY;
-    x[5] = 1.00390625f;   /* a tie: rounds to even */
-    x[6] = 1.01171875f;   /* a tie: rounds up */
+    x[5] = 1.00390625f; /* a tie: rounds to even */
+    x[6] = 1.01171875f; /* a tie: rounds up */
     dfit_bf16 y[96];
     for (int s = 0; s < n_sets; s++) {
         memset(y, 0xff, sizeof y);
@@ -316,10 +317,10 @@ static void test_bf16_exact(void **state)
 struct kcase {
     const struct dfit_kern *k;
     const struct wmat *m;
-    const float *x;         /* [M_TOK][n_in] */
+    const float *x; /* [M_TOK][n_in] */
     const double *ref, *tol;
-    struct dfit_act a;      /* prepared for up to M_TOK tokens */
-    bool exact;             /* results must equal the reference */
+    struct dfit_act a; /* prepared for up to M_TOK tokens */
+    bool exact;        /* results must equal the reference */
 };
 
 static double worst; /* largest error / tolerance seen */
@@ -339,7 +340,10 @@ static void check_out(const struct kcase *c, const char *shape, const float *out
             if (tol > 0 && err / tol > worst) {
                 worst = err / tol;
                 if (getenv("KDEBUG"))
-                    print_message("# worst %.3g: %s %s %s n_in %lld r %lld t %lld y %.9g ref %.9g\n", worst, c->k->name, dfit_type_info(c->m->w.type)->name, shape, (long long)c->m->w.n_in, (long long)r, (long long)t, y, e);
+                    print_message(
+                        "# worst %.3g: %s %s %s n_in %lld r %lld t %lld y %.9g ref %.9g\n", worst,
+                        c->k->name, dfit_type_info(c->m->w.type)->name, shape,
+                        (long long)c->m->w.n_in, (long long)r, (long long)t, y, e);
             }
         }
 }
@@ -363,12 +367,15 @@ static void prepare(struct kcase *c, void *buf)
 
 static void run_kernels(struct kcase *c)
 {
-    static const int64_t ranges[][2] = {{0, 1}, {0, 5}, {3, 20}, {17, 50}, {0, M_OUT}, {33, M_OUT}};
-    static const int64_t toks[] = {1, 2, 3, 4, 5, 7, 8, 12, 13, M_TOK};
+    /* one row; an unaligned start with a tail; everything; an unaligned
+     * partial panel. Tokens: each side of the 4-, 6-, 8- and 12-token
+     * tiles. */
+    static const int64_t ranges[][2] = {{0, 1}, {3, 20}, {0, M_OUT}, {33, M_OUT}};
+    static const int64_t toks[] = {1, 3, 4, 5, 7, 13, M_TOK};
     const struct dfit_kern_fmt *fm = &c->k->fmt[dfit_kfmt_of(c->m->w.type)];
     float *out = malloc(M_TOK * M_OUT * sizeof *out);
-    void *panel = fm->panel_rows ? aligned_alloc(64, (fm->panel_bytes(c->m->w.n_in) + 63) / 64 * 64)
-                                 : NULL;
+    void *panel =
+        fm->panel_rows ? aligned_alloc(64, (fm->panel_bytes(c->m->w.n_in) + 63) / 64 * 64) : NULL;
     assert_non_null(out);
     for (size_t ti = 0; ti < sizeof toks / sizeof toks[0]; ti++) {
         struct dfit_act a = c->a;
@@ -422,7 +429,7 @@ static void test_matmul_vs_ref(void **state)
 {
     (void)state;
     load_sets();
-    static const int64_t n_ins[] = {32, 64, 96, 128, 160, 192, 224, 256, 288, 1, 7, 15, 17, 33, 100};
+    static const int64_t n_ins[] = {32, 64, 96, 128, 160, 192, 224, 256, 288, 1, 7, 17, 33, 100};
     uint64_t n_checked = 0;
     worst = 0;
     for (int ti = 0; ti < 5; ti++) {
@@ -431,7 +438,8 @@ static void test_matmul_vs_ref(void **state)
             const int64_t n = n_ins[ni];
             if (n % 32 && dfit_type_info(t)->quantized)
                 continue;
-            float *w = malloc((size_t)(n * M_OUT) * sizeof *w), *x = malloc((size_t)(n * M_TOK) * sizeof *x);
+            float *w = malloc((size_t)(n * M_OUT) * sizeof *w),
+                  *x = malloc((size_t)(n * M_TOK) * sizeof *x);
             assert_true(w && x);
             for (int kind = 0; kind < 3; kind++) {
                 uint64_t seed = 1000 * ti + 10 * ni + kind;
@@ -499,7 +507,8 @@ static void test_quant_exact_unit_scales(void **state)
                 x[i] = i % 32 == 3 ? (i % 64 ? 127.0f : -127.0f)
                                    : (float)((int)dfit_rng_below(&r, 255) - 127);
             uint64_t n_checked = 0;
-            double *ref = malloc(M_TOK * M_OUT * sizeof *ref), *tol = malloc(M_TOK * M_OUT * sizeof *tol);
+            double *ref = malloc(M_TOK * M_OUT * sizeof *ref),
+                   *tol = malloc(M_TOK * M_OUT * sizeof *tol);
             void *buf = aligned_alloc(64, M_TOK * dfit_act_row_bytes(DFIT_ACT_Q8, 288));
             assert_true(ref && tol && buf);
             ref_matmul(&m.w, x, M_TOK, ref, tol, false);
@@ -614,38 +623,56 @@ static void test_ops(void **state)
             dfit_ref_swiglu(r, g, x, n);
             for (int i = 0; i < n; i++)
                 if (!(fabsf(o[i] - r[i]) <= 1e-5f * fabsf(r[i]) + 1e-30f))
-                    fail_msg("%s swiglu(%g, %g) = %g, reference %g", k->name, g[i], x[i], o[i], r[i]);
+                    fail_msg("%s swiglu(%g, %g) = %g, reference %g", k->name, g[i], x[i], o[i],
+                             r[i]);
             memcpy(o, x, sizeof o);
             memcpy(r, x, sizeof r);
             k->add(o, w, n);
             dfit_ref_add(r, w, n);
             assert_memory_equal(o, r, (size_t)n * sizeof(float));
         }
-        /* attention head: n_kv 1..70, odd and usual head sizes; the
+        /* attention tiles: 1..4 queries, each with its own causal length
+         * (n_kv up to 70), odd and usual head sizes, K transposed; the
          * softmax weights sum to 1, so errors are relative to max |v| */
         static const int hds[] = {2, 6, 16, 48, 64, 80, 128};
         for (size_t hi = 0; hi < sizeof hds / sizeof hds[0]; hi++) {
-            const int hd = hds[hi], stride = 3 * hd;
-            for (int n_kv = 1; n_kv <= 70; n_kv += 23) {
-                float *kv = malloc((size_t)(2 * n_kv * stride) * sizeof *kv);
-                float q[128], att[70], out[128], ref[128];
-                assert_non_null(kv);
-                fill(kv, 2 * n_kv * stride, stride, DATA_RANDOM, 0, 0, 9 + (uint64_t)n_kv);
-                fill(q, hd, hd, DATA_RANDOM, 0, 0, 4);
-                for (int i = 0; i < hd; i++)
-                    q[i] *= 3.0f; /* peaked softmax */
-                k->attn_head(out, q, kv, kv + n_kv * stride, n_kv, stride, hd,
-                             (float)(1.0 / sqrt(hd)), att);
-                dfit_ref_attention_head(ref, q, kv, kv + n_kv * stride, n_kv, stride, hd, att);
-                double vmax = 0;
-                for (int i = 0; i < n_kv * stride; i++)
-                    vmax = fmax(vmax, fabs(kv[n_kv * stride + i]));
-                for (int i = 0; i < hd; i++)
-                    if (!(fabs(out[i] - ref[i]) <= 2e-5 * vmax))
-                        fail_msg("%s attention hd %d n_kv %d: %g, reference %g", k->name, hd,
-                                 n_kv, out[i], ref[i]);
-                free(kv);
-            }
+            const int hd = hds[hi], stride = 3 * hd, kt_stride = 83;
+            for (int n_kv = 1; n_kv <= 70; n_kv += 23)
+                for (int nq = 1; nq <= DFIT_ATTN_QT; nq++) {
+                    enum { NQ = DFIT_ATTN_QT };
+                    float *kv = malloc((size_t)(2 * 80 * stride) * sizeof *kv);
+                    float *kt = malloc((size_t)(hd * kt_stride) * sizeof *kt);
+                    float q[NQ][128], att[NQ * 80], out[NQ][128], ref[128], att_ref[80];
+                    int64_t nk[NQ];
+                    assert_true(kv && kt);
+                    fill(kv, 2 * 80 * stride, stride, DATA_RANDOM, 0, 0, 9 + (uint64_t)n_kv);
+                    const float *vrows = kv + 80 * stride;
+                    for (int j = 0; j < 80; j++)
+                        for (int d = 0; d < hd; d++)
+                            kt[d * kt_stride + j] = kv[j * stride + d];
+                    for (int i = 0; i < nq; i++) {
+                        fill(q[i], hd, hd, DATA_RANDOM, 0, 0, 4 + (uint64_t)i);
+                        for (int d = 0; d < hd; d++)
+                            q[i][d] *= 3.0f; /* peaked softmax */
+                        /* consecutive positions, and one query that sees less */
+                        nk[i] = i == 2 ? (n_kv + 1) / 2 : n_kv + i;
+                    }
+                    k->attn(out[0], 128, q[0], 128, nq, nk, kt, kt_stride, vrows, stride, hd,
+                            (float)(1.0 / sqrt(hd)), att, 80);
+                    for (int i = 0; i < nq; i++) {
+                        dfit_ref_attention_head(ref, q[i], kv, vrows, nk[i], stride, hd, att_ref);
+                        double vmax = 0;
+                        for (int j = 0; j < nk[i] * stride; j++)
+                            vmax = fmax(vmax, fabs(vrows[j]));
+                        for (int d = 0; d < hd; d++)
+                            if (!(fabs(out[i][d] - ref[d]) <= 2e-5 * vmax))
+                                fail_msg("%s attention hd %d query %d of %d (n_kv %lld): %g, "
+                                         "reference %g",
+                                         k->name, hd, i, nq, (long long)nk[i], out[i][d], ref[d]);
+                    }
+                    free(kv);
+                    free(kt);
+                }
         }
     }
     /* RoPE from the table equals the reference bit for bit */
@@ -688,8 +715,8 @@ static void run_model(const char *path, const char *kernels, int n_threads, int 
     struct dfit_load_report rep;
     if (dfit_model_open(path, &m, &err))
         fail_msg("open %s: %s", path, err.msg);
-    struct dfit_backend_params p = {.n_threads = n_threads, .n_ctx = 32, .n_seq = 1,
-                                    .n_batch_max = FT, .kernels = kernels};
+    struct dfit_backend_params p = {
+        .n_threads = n_threads, .n_ctx = 32, .n_seq = 1, .n_batch_max = FT, .kernels = kernels};
     if (cpu()->load(m, &p, &ctx, &rep, &err))
         fail_msg("load %s (%s): %s", path, kernels ? kernels : "NULL", err.msg);
     if (name)
@@ -754,9 +781,10 @@ static void test_forward_fast(void **state)
             assert_string_equal(name, probe.name);
             run_model(fmt_path[fi], kernels[ki], 2, 1, b, NULL);
             double e_ref = rel_rms(a, ref, n), e_batch = rel_rms(a, b, n);
-            print_message("# %s %s: vs ref %.3g (bound %.3g), prefill vs decode %.3g (bound %.3g)\n",
-                          dfit_type_info(all_types[fi])->name, name, e_ref, tol_vs_ref[fi], e_batch,
-                          tol_batch[fi]);
+            print_message(
+                "# %s %s: vs ref %.3g (bound %.3g), prefill vs decode %.3g (bound %.3g)\n",
+                dfit_type_info(all_types[fi])->name, name, e_ref, tol_vs_ref[fi], e_batch,
+                tol_batch[fi]);
             assert_true(e_ref <= tol_vs_ref[fi]);
             assert_true(e_batch <= tol_batch[fi]);
             assert_true(rel_rms(b, ref, n) <= tol_vs_ref[fi]);

@@ -20,7 +20,8 @@
  *     from that checkpoint ends with the same parameters and moments, bit
  *     for bit, as an uninterrupted run (single-threaded); an uninterrupted
  *     2-thread run matches too. Also dfit_trainer_run's stop_after and the
- *     checkpoint loader's rejection of a corrupted file.
+ *     checkpoint loader's rejection of a corrupted file; a diverging run
+ *     (learning rate 1e30) stops with an error and no checkpoint.
  * (d) The schedule (warm-up, cosine, floor) and data file round trip with
  *     a mask, and the batcher's rejection of too-short data.
  */
@@ -469,6 +470,28 @@ static void test_run_stop_after_and_corrupt_checkpoint(void **state)
     dfit_train_data_free(d);
 }
 
+static void test_divergence_is_an_error(void **state)
+{
+    (void)state;
+    struct dfit_err err = {0};
+    struct dfit_train_data *d = pattern_data();
+    struct dfit_train_model *m = NULL;
+    struct dfit_trainer *t = NULL;
+    assert_int_equal(dfit_train_model_create(&tiny, &m, &err), 0);
+    dfit_train_model_init(m, 5);
+    struct dfit_train_recipe r = recipe(6, 2, 16, 1e30f);
+    r.lr_min = 1e30f;
+    r.clip = 0.0f;
+    struct dfit_train_params p = {.recipe = r, .n_threads = 1, .ckpt_path = tmp("nan.ckpt")};
+    assert_int_equal(dfit_trainer_create(m, d, &p, NULL, &t, &err), 0);
+    assert_int_equal(dfit_trainer_run(t, NULL, &err), DFIT_ERANGE);
+    assert_non_null(strstr(err.msg, "diverged"));
+    assert_int_equal(access(tmp("nan.ckpt"), F_OK), -1); /* no checkpoint of a NaN state */
+    dfit_trainer_free(t);
+    dfit_train_model_free(m);
+    dfit_train_data_free(d);
+}
+
 /* ---- (d) schedule, data files ---------------------------------------------------- */
 
 static void test_schedule(void **state)
@@ -544,6 +567,7 @@ int main(void)
         cmocka_unit_test(test_export_metadata_and_import),
         cmocka_unit_test(test_resume_bitwise),
         cmocka_unit_test(test_run_stop_after_and_corrupt_checkpoint),
+        cmocka_unit_test(test_divergence_is_an_error),
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_token_file_round_trip),
     };
