@@ -57,6 +57,8 @@ static void usage(FILE *f)
             "  --wd X             AdamW weight decay on matrices (default 0.1)\n"
             "  --clip X           global gradient-norm clip, 0 off (default 1.0)\n"
             "  --seed S           init and data-order seed (default 1)\n"
+            "  --all-tokens       every token counts in the loss, not only the answer tokens\n"
+            "                     of a token file's mask\n"
             "  -t, --threads N    worker threads (default: all CPUs; results do not depend on it)\n"
             "  --ckpt PATH        checkpoint file (default OUT.gguf.ckpt)\n"
             "  --ckpt-every N     steps between checkpoints (default 500; 0: only at the end)\n"
@@ -142,7 +144,7 @@ enum { F_STEPS, F_BATCH, F_SEQ, F_LR, F_LR_MIN, F_WARMUP, F_WD, F_CLIP, F_SEED, 
 
 struct opts {
     const char *out, *data, *shape, *ckpt, *resume, *init;
-    bool no_ckpt, quiet;
+    bool no_ckpt, quiet, all_tokens;
     enum dfit_type type;
     uint64_t threads, ckpt_every, log_every;
     bool given[F_N];
@@ -276,6 +278,8 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *done)
                                    "result with dfit compress)", val ? val : "(missing)");
         } else if (!strcmp(a, "--no-ckpt")) {
             o->no_ckpt = true;
+        } else if (!strcmp(a, "--all-tokens")) {
+            o->all_tokens = true;
         } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
             o->quiet = true;
         } else if (!strcmp(a, "--tied")) {
@@ -347,6 +351,8 @@ static int check_exclusive(const struct opts *o)
             return usage_error("%s: not allowed with %s (the shape comes from its file)", shape_flags[k], mode);
     if (o->tied >= 0)
         return usage_error("%s: not allowed with %s", o->tied ? "--tied" : "--untied", mode);
+    if (o->resume && o->all_tokens)
+        return usage_error("--all-tokens: not allowed with --resume (the checkpoint's recipe is used)");
     if (o->resume)
         for (size_t k = 0; k < F_N; k++)
             if (k != F_STEPS && o->given[k])
@@ -408,6 +414,7 @@ int dfit_cmd_train(int argc, char **argv)
         }
         if (!o.given[F_SEQ] && r.seq > m->shape.n_ctx)
             r.seq = m->shape.n_ctx;
+        r.all_tokens = o.all_tokens;
         if (!o.given[F_LR_MIN])
             r.lr_min = r.lr / 10.0f;
         if (!o.given[F_WARMUP])

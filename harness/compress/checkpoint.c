@@ -199,6 +199,7 @@ static void put_header(struct buf *b, const struct dfit_synth_shape *s, const st
     put_u64(b, r->seed);
     put(b, r->data_sha256, 64);
     put_u64(b, r->data_tokens);
+    put_u32(b, r->all_tokens);
     put_f32(b, r->final_loss);
     put(b, r->parent_sha256, 64);
     put(b, r->parent_name, sizeof r->parent_name);
@@ -241,6 +242,7 @@ static void get_header(struct buf *b, size_t limit, struct dfit_synth_shape *s,
         memcpy(r->data_sha256, sha, 64);
     r->data_sha256[64] = '\0';
     r->data_tokens = get_u64(b, limit);
+    r->all_tokens = get_u32(b, limit);
     r->final_loss = get_f32(b, limit);
     const unsigned char *psha = get(b, 64, limit);
     if (psha)

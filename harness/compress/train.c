@@ -93,6 +93,8 @@ int dfit_trainer_create(struct dfit_train_model *m, const struct dfit_train_data
     t->r = p->recipe;
     memcpy(t->r.data_sha256, d->sha256, sizeof t->r.data_sha256);
     t->r.data_tokens = d->n;
+    if (!d->mask)
+        t->r.all_tokens = 1; /* no answer mask: every token is a target */
     if (!t->p.log)
         t->p.log = stderr;
     if (!t->p.log_every)
@@ -202,7 +204,9 @@ void dfit_trainer_step(struct dfit_trainer *t, struct dfit_train_step_info *info
     memset(m->grads, 0, m->n_params * sizeof(float));
     dfit_train_pass_forward(t->pass, m, t->inputs, B, T);
     int64_t count = 0;
-    const double loss = dfit_train_pass_ce(t->pass, t->targets, t->mask, &count);
+    const uint8_t *mask = t->r.all_tokens ? NULL : t->mask;
+    const double loss = t->p.loss ? t->p.loss(t->p.loss_user, t->pass, t->inputs, t->targets, mask, B, T, &count)
+                                  : dfit_train_pass_ce(t->pass, t->targets, mask, &count);
     dfit_train_pass_backward(t->pass, m);
 
     const double norm = grad_norm(t);

@@ -39,6 +39,19 @@ enum dfit_train_progress {
     DFIT_TRAIN_PROGRESS_LIVE = 2,   /* one line rewritten in place (a terminal) */
 };
 
+struct dfit_train_pass;
+
+/* A loss that replaces the masked cross-entropy of a step (distillation,
+ * compress/distill.h): called after the forward pass with the batch's
+ * inputs, targets and mask ([B][T] each; mask NULL when every token
+ * counts), it must set pass->dlogits to the gradient of the returned loss
+ * with respect to pass->logits (it may use pass->probs, ->losses and
+ * ->dloss as scratch) and write the rows that counted to *count. It cannot
+ * fail: a loss that is not finite stops the run as a divergence. */
+typedef double (*dfit_train_loss_fn)(void *user, struct dfit_train_pass *pass, const int32_t *inputs,
+                                     const int32_t *targets, const uint8_t *mask, uint32_t B,
+                                     uint32_t T, int64_t *count);
+
 struct dfit_train_params {
     struct dfit_train_recipe recipe; /* steps, batch, seq, lr, lr_min, warmup,
                                         weight_decay, clip, seed; the trainer
@@ -52,6 +65,8 @@ struct dfit_train_params {
     uint64_t log_every;              /* LINES mode; 0: 10 */
     FILE *log;                       /* progress goes here; NULL: stderr */
     volatile sig_atomic_t *stop_flag; /* nonzero: checkpoint and stop (SIGINT) */
+    dfit_train_loss_fn loss;         /* NULL: masked next-token cross-entropy */
+    void *loss_user;                 /* handed to loss */
 };
 
 /* What one step did. */

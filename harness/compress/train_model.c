@@ -284,6 +284,7 @@ static int add_recipe(struct dfit_gguf_writer *w, const struct dfit_train_model 
         (rc = dfit_gguf_writer_set_u64(w, "dfit.train.seed", r->seed, err)) ||
         (rc = dfit_gguf_writer_set_str(w, "dfit.train.data_sha256", r->data_sha256, err)) ||
         (rc = dfit_gguf_writer_set_u64(w, "dfit.train.data_tokens", r->data_tokens, err)) ||
+        (rc = dfit_gguf_writer_set_str(w, "dfit.train.loss_tokens", r->all_tokens ? "all" : "answers", err)) ||
         (rc = dfit_gguf_writer_set_f32(w, "dfit.train.final_loss", r->final_loss, err)) ||
         (rc = dfit_gguf_writer_set_str(w, "dfit.train.optimizer",
                                        "adamw beta1=0.9 beta2=0.95 eps=1e-8; decay on projection "

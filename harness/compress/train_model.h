@@ -82,6 +82,8 @@ struct dfit_train_recipe {
     uint64_t seed;           /* init and data order */
     char data_sha256[65];    /* SHA-256 of the training data file ("" if none) */
     uint64_t data_tokens;    /* tokens in the training data */
+    uint32_t all_tokens;     /* 1: every target token counts in the loss,
+                                ignoring the data's answer mask */
     float final_loss;        /* mean training loss of the last steps */
     char parent_sha256[65];  /* SHA-256 of the model training started from
                                 (--init), "" for a fresh init */

@@ -51,7 +51,8 @@ void dfit_train_rmsnorm_backward(float *dinp /* [N][D] */, float *dw /* [D] */,
 
 /* ---- matrix product: out = inp · wᵀ ------------------------------------- */
 
-/* Floats of scratch the matmul functions need for these sizes. */
+/* Floats of scratch dfit_train_matmul_forward needs for these sizes (it
+ * transposes w there); the backward function uses none (NULL is fine). */
 int64_t dfit_train_matmul_scratch(int64_t N, int64_t n_in, int64_t n_out);
 /* Writes out = inp · wᵀ. */
 void dfit_train_matmul_forward(float *out /* [N][n_out] */, const float *inp /* [N][n_in] */,

@@ -470,6 +470,32 @@ static void test_run_stop_after_and_corrupt_checkpoint(void **state)
     dfit_train_data_free(d);
 }
 
+/* The answer mask decides which targets count; all_tokens overrides it. */
+static void test_mask_counts(void **state)
+{
+    (void)state;
+    struct dfit_err err = {0};
+    struct dfit_train_data *d = pattern_data();
+    struct dfit_train_model *m = NULL;
+    struct dfit_trainer *t = NULL;
+    assert_int_equal(dfit_train_model_create(&tiny, &m, &err), 0);
+    dfit_train_model_init(m, 5);
+    for (int all = 0; all < 2; all++) {
+        struct dfit_train_params p = {.recipe = recipe(4, 4, 15, 1e-3f), .n_threads = 1};
+        p.recipe.all_tokens = (uint32_t)all;
+        assert_int_equal(dfit_trainer_create(m, d, &p, NULL, &t, &err), 0);
+        struct dfit_train_step_info info;
+        dfit_trainer_step(t, &info);
+        /* windows of 15 targets start at multiples of 15, so exactly every
+         * third target is an answer token */
+        assert_int_equal(info.n_targets, all ? 60 : 20);
+        assert_true(info.loss > 0.0 && isfinite(info.loss));
+        dfit_trainer_free(t);
+    }
+    dfit_train_model_free(m);
+    dfit_train_data_free(d);
+}
+
 static void test_divergence_is_an_error(void **state)
 {
     (void)state;
@@ -567,6 +593,7 @@ int main(void)
         cmocka_unit_test(test_export_metadata_and_import),
         cmocka_unit_test(test_resume_bitwise),
         cmocka_unit_test(test_run_stop_after_and_corrupt_checkpoint),
+        cmocka_unit_test(test_mask_counts),
         cmocka_unit_test(test_divergence_is_an_error),
         cmocka_unit_test(test_schedule),
         cmocka_unit_test(test_token_file_round_trip),
