@@ -1,4 +1,4 @@
--- dfit results database, schema version 1 (PRAGMA user_version = 1).
+-- dfit results database, schema version 3 (PRAGMA user_version = 3).
 -- One run = one `dfit run SCENARIO`; one cell = variant x target x workload,
 -- written in one transaction with its raw samples and counters.
 -- Units are in the column names (_ns, _bytes, _mib, _ms, _per_s); times of
@@ -22,7 +22,8 @@ CREATE TABLE runs (
     git_commit      TEXT NOT NULL,
     build_type      TEXT NOT NULL,
     compiler        TEXT NOT NULL,
-    compiler_flags  TEXT
+    compiler_flags  TEXT,
+    reference       TEXT
 );
 CREATE INDEX runs_by_scenario ON runs (scenario, scenario_sha256);
 
@@ -56,6 +57,17 @@ CREATE TABLE variants (
     bits_per_weight REAL,
     recipe          TEXT,
     lineage         TEXT,
+    -- per-token cost from the file's shapes and dfit.prune.* (version 2;
+    -- NULL when unknown): see harness/run/token_cost.h and docs/results.md
+    bytes_per_token        INTEGER,
+    kv_values_per_pos      INTEGER,
+    flops_per_token        INTEGER,
+    sparse_flops_per_token INTEGER,
+    output_flops           INTEGER,
+    attn_flops_per_pos     INTEGER,
+    weight_type            TEXT,
+    prune_pattern          TEXT,
+    prune_sparsity         REAL,
     UNIQUE (run_id, name)
 );
 
@@ -187,4 +199,26 @@ CREATE TABLE counters (
     reason    TEXT,
     CHECK ((available = 1) = (value IS NOT NULL)),
     PRIMARY KEY (cell_id, phase, name)
+) WITHOUT ROWID;
+
+-- Task accuracy of a (variant, target) pair on each CSV eval set of the
+-- scenario (key `tasks`; version 3), measured once per pair beside its
+-- fidelity; the cells' accuracy is the one pooled over every set. idx is
+-- the set's place in the scenario's list. A set that could not be scored
+-- has NULL figures and a reason, never a 0.
+CREATE TABLE task_accuracy (
+    run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,
+    variant     TEXT NOT NULL,
+    target      TEXT NOT NULL,
+    task        TEXT NOT NULL,
+    idx         INTEGER NOT NULL,
+    n_items     INTEGER,
+    n_correct   INTEGER,
+    accuracy    REAL,
+    accuracy_se REAL,
+    reason      TEXT,
+    CHECK ((accuracy IS NULL) = (reason IS NOT NULL)),
+    PRIMARY KEY (run_id, variant, target, task),
+    FOREIGN KEY (run_id, variant) REFERENCES variants (run_id, name) ON DELETE CASCADE,
+    FOREIGN KEY (run_id, target) REFERENCES targets (run_id, name) ON DELETE CASCADE
 ) WITHOUT ROWID;

@@ -1,4 +1,7 @@
-/* args.c — strict command-line parsing helpers (see args.h). */
+/* args.c — strict command-line parsing, usage errors and JSON strings for
+ * the subcommands (see args.h).
+ * Non-goals: option bundling, locale-dependent number formats.
+ */
 #include "cli/args.h"
 
 #include <errno.h>
@@ -71,6 +74,15 @@ int dfit_args_double(const char *s, double lo, double hi, double *out)
     return 0;
 }
 
+int dfit_args_double_above(const char *s, double lo, double hi, double *out)
+{
+    double v;
+    if (dfit_args_double(s, lo, hi, &v) != 0 || v == lo)
+        return -1;
+    *out = v;
+    return 0;
+}
+
 int dfit_args_usage_error(const char *cmd, void (*usage)(FILE *), const char *fmt, ...)
 {
     va_list ap;
@@ -84,22 +96,73 @@ int dfit_args_usage_error(const char *cmd, void (*usage)(FILE *), const char *fm
     return 2;
 }
 
-void dfit_args_json_str(FILE *f, const char *s)
+int dfit_args_usage_hint(const char *cmd, const char *fmt, ...)
 {
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "dfit %s: ", cmd);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\nRun 'dfit help %s' for usage.\n", cmd);
+    va_end(ap);
+    return 2;
+}
+
+size_t dfit_args_utf8_len(const unsigned char *s, size_t n)
+{
+    unsigned c = s[0];
+    size_t len;
+    uint32_t cp, min;
+    if (c >= 0xc2 && c <= 0xdf) {
+        len = 2, cp = c & 0x1f, min = 0x80;
+    } else if (c >= 0xe0 && c <= 0xef) {
+        len = 3, cp = c & 0x0f, min = 0x800;
+    } else if (c >= 0xf0 && c <= 0xf4) {
+        len = 4, cp = c & 0x07, min = 0x10000;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[i] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+void dfit_args_json_strn(FILE *f, const char *s, size_t len)
+{
+    const unsigned char *p = (const unsigned char *)s;
     fputc('"', f);
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        switch (*p) {
+    for (size_t i = 0; i < len; i++) {
+        unsigned c = p[i];
+        size_t u;
+        switch (c) {
         case '"': fputs("\\\"", f); break;
         case '\\': fputs("\\\\", f); break;
         case '\n': fputs("\\n", f); break;
         case '\r': fputs("\\r", f); break;
         case '\t': fputs("\\t", f); break;
         default:
-            if (*p < 0x20 || *p == 0x7f)
-                fprintf(f, "\\u%04x", *p);
-            else
-                fputc(*p, f);
+            if (c < 0x20 || c == 0x7f) {
+                fprintf(f, "\\u%04x", c);
+            } else if (c < 0x80) {
+                fputc((int)c, f);
+            } else if ((u = dfit_args_utf8_len(p + i, len - i)) > 0) {
+                fwrite(p + i, 1, u, f);
+                i += u - 1;
+            } else {
+                fputs("\\ufffd", f);
+            }
         }
     }
     fputc('"', f);
+}
+
+void dfit_args_json_str(FILE *f, const char *s)
+{
+    dfit_args_json_strn(f, s, strlen(s));
 }

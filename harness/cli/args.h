@@ -1,13 +1,15 @@
 /* args.h — strict command-line parsing shared by every dfit subcommand:
  * matching "--flag VALUE" / "--flag=VALUE", numbers parsed with end and
- * range checks, and the usage-error convention (message naming the flag,
- * then the command's usage, exit status 2).
+ * range checks, the usage-error convention (message naming the flag, then
+ * the command's usage or a pointer to it, exit status 2), and the escaping
+ * of the strings a command prints as JSON.
  * Non-goal: getopt-style option bundling ("-abc").
  */
 #ifndef DFIT_CLI_ARGS_H
 #define DFIT_CLI_ARGS_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 
@@ -21,15 +23,33 @@ int dfit_args_flag(int argc, char **argv, int *i, const char *name, const char *
 int dfit_args_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out);
 int dfit_args_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out);
 int dfit_args_long(const char *s, long lo, long hi, long *out);
-/* A finite float in [lo, hi]. */
+/* A finite float in [lo, hi] (leading white space is skipped, as strtod
+ * does; trailing text, overflow and underflow are refused). */
 int dfit_args_double(const char *s, double lo, double hi, double *out);
+/* A finite float in (lo, hi]: lo itself (and -0 for lo 0) rejected. */
+int dfit_args_double_above(const char *s, double lo, double hi, double *out);
 
 /* Prints "dfit CMD: <message>\n\n" and the usage to stderr; returns 2. */
 int dfit_args_usage_error(const char *cmd, void (*usage)(FILE *), const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
-/* Writes s as a JSON string literal (quotes, escapes, control characters
- * as \u00XX; bytes >= 0x80 passed through). */
+/* For commands whose usage is too long to repeat under an error: prints
+ * "dfit CMD: <message>\nRun 'dfit help CMD' for usage.\n" to stderr;
+ * returns 2. */
+int dfit_args_usage_hint(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Length (2..4) of the well-formed UTF-8 sequence of a code point >= U+0080
+ * at s[0..n), or 0: an ASCII byte, a stray continuation byte, an overlong
+ * form, a surrogate, a code point past U+10FFFF, or a sequence cut short
+ * by n. */
+size_t dfit_args_utf8_len(const unsigned char *s, size_t n);
+
+/* Writes s as a JSON string literal with its quotes: " and \ escaped, \n
+ * \r \t as such, other control characters and DEL as \u00XX, well-formed
+ * UTF-8 passed through, any other byte >= 0x80 as \ufffd (so the output is
+ * always valid JSON). */
 void dfit_args_json_str(FILE *f, const char *s);
+/* The same for the len bytes at s, which may hold NUL (written \u0000). */
+void dfit_args_json_strn(FILE *f, const char *s, size_t len);
 
 #endif

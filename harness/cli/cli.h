@@ -11,6 +11,7 @@ int dfit_cmd_bench(int argc, char **argv);
 int dfit_cmd_tokenize(int argc, char **argv);
 int dfit_cmd_export(int argc, char **argv);
 int dfit_cmd_train(int argc, char **argv);
+int dfit_cmd_distill(int argc, char **argv);
 int dfit_cmd_report(int argc, char **argv);
 int dfit_cmd_run(int argc, char **argv);
 int dfit_cmd_corpus(int argc, char **argv);

@@ -11,6 +11,9 @@
  * clock (and the backend's sync, when it has one). Rows come out as they are
  * measured, as a Markdown table, CSV or JSON (the last two with every sample
  * and the load times).
+ * With --roofline: first the memory bandwidth at each thread count, then
+ * only the tg tests, each beside the decode speed that bandwidth allows
+ * (bench_roofline.h); no file is needed for the bandwidth alone.
  * Non-goals: concurrent sequences, latency percentiles, quality, storing
  * results — the scenario runner does those.
  */
@@ -25,8 +28,10 @@
 
 #include "backend.h"
 #include "cli/bench_report.h"
+#include "cli/bench_roofline.h"
 #include "cli/cli.h"
 #include "model/llama.h"
+#include "run/membw.h"
 #include "util/clock.h"
 #include "util/err.h"
 #include "util/rng.h"
@@ -37,6 +42,7 @@
 #define MAX_THREADS 1024
 #define MAX_REPS 100000u
 #define DEFAULT_SEED 1234
+#define MAX_MEMBW_MIB (1u << 20)  /* 1 TiB */
 
 struct u32_list {
     size_t n;
@@ -51,6 +57,9 @@ struct bench_opts {
     uint64_t seed;
     char **files;               /* [n_files], from argv */
     int n_files;
+    bool roofline;
+    bool prompt_given;          /* -p was on the command line */
+    uint64_t membw_mib;         /* --membw-mib; 0: the probe's default */
 };
 
 /* ---- flags ------------------------------------------------------------ */
@@ -59,19 +68,27 @@ static void usage(FILE *f)
 {
     fprintf(f,
             "usage: dfit bench FILE.gguf [FILE2.gguf ...] [options]\n"
+            "       dfit bench --roofline [FILE.gguf ...] [-n N[,N...]] [-t N[,N...]] [options]\n"
             "\n"
             "Measures prompt processing (ppN: one forward call of N tokens) and\n"
             "generation (tgN: N one-token decode calls) in tokens/s, as llama-bench\n"
             "does: one warm-up run, then REPS timed runs of every test.\n"
+            "With --roofline: the memory read bandwidth at each thread count, then\n"
+            "each file's tg speed beside bandwidth / bytes read per decoded token.\n"
             "\n"
             "options:\n"
             "  -p, --n-prompt N[,N...]   prompt lengths (default 512; 0 = no pp test)\n"
             "  -n, --n-gen N[,N...]      generation lengths (default 128; 0 = no tg test)\n"
             "  -t, --threads N[,N...]    thread counts (default: the CPUs this process may use)\n"
-            "  -r, --repetitions REPS    timed runs per test (default 5)\n"
+            "  -r, --repetitions REPS    timed runs per test, and with --roofline of the\n"
+            "                            bandwidth probe (default 5)\n"
             "  -o, --output md|csv|json  output format (default md)\n"
             "      --backend NAME        backend to run on (default cpu)\n"
             "      --seed S              seed of the random prompt tokens (default %d)\n"
+            "      --roofline            measure memory bandwidth and set tg speed against it\n"
+            "                            (no pp tests; FILEs optional)\n"
+            "      --membw-mib M         bandwidth probe buffer in MiB (default: max(1024,\n"
+            "                            8 x last-level cache), at most half the free memory)\n"
             "  -h, --help                show this help\n"
             "\n"
             "exit status: 0 all measured, 1 a file failed to load or run (the others\n"
@@ -178,6 +195,21 @@ static int match_flag(int argc, char **argv, int *i, const char *shrt, const cha
     return 1;
 }
 
+/* --roofline: tg tests only, on a backend with a bandwidth probe. Returns
+ * 0 or the exit status 2. */
+static int check_roofline(struct bench_opts *o)
+{
+    if (o->prompt_given)
+        return usage_error("-p", "does not apply with --roofline (prompt processing is bound by "
+                                 "compute, not bandwidth)");
+    o->n_prompt = (struct u32_list){.n = 1, .v = {0}};
+    if (!dfit_bench_roofline_supported(o->backend))
+        return usage_error("--roofline", "no bandwidth probe for backend '%s'", o->backend);
+    if (o->n_files > 0 && list_max(&o->n_gen) == 0)
+        return usage_error("-n", "--roofline with model files needs a generation test");
+    return 0;
+}
+
 /* Fills o from argv. Returns 0, or an exit status (0 for --help, 2). */
 static int parse_args(int argc, char **argv, struct bench_opts *o, int *done)
 {
@@ -207,11 +239,15 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *done)
             *done = 1;
             return 0;
         }
+        if (strcmp(arg, "--roofline") == 0) {
+            o->roofline = true;
+            continue;
+        }
         static const struct {
             const char *shrt, *lng;
         } flags[] = {
             {"-p", "--n-prompt"}, {"-n", "--n-gen"}, {"-t", "--threads"}, {"-r", "--repetitions"},
-            {"-o", "--output"}, {NULL, "--backend"}, {NULL, "--seed"},
+            {"-o", "--output"}, {NULL, "--backend"}, {NULL, "--seed"}, {NULL, "--membw-mib"},
         };
         int which = -1, m = 0;
         for (int f = 0; f < (int)(sizeof flags / sizeof flags[0]); f++) {
@@ -230,7 +266,10 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *done)
         int rc = 0;
         uint64_t v;
         switch (which) {
-        case 0: rc = parse_list(name, val, 0, MAX_TOKENS, &o->n_prompt); break;
+        case 0:
+            rc = parse_list(name, val, 0, MAX_TOKENS, &o->n_prompt);
+            o->prompt_given = true;
+            break;
         case 1: rc = parse_list(name, val, 0, MAX_TOKENS, &o->n_gen); break;
         case 2: rc = parse_list(name, val, 1, MAX_THREADS, &o->threads); break;
         case 3:
@@ -263,10 +302,19 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *done)
                 return usage_error(name, "'%s' is not a number", val);
             o->seed = v;
             break;
+        case 7:
+            if (parse_u64(val, MAX_MEMBW_MIB, &v) != 0 || v == 0)
+                return usage_error(name, "'%s' is not a number in [1, %u]", val, MAX_MEMBW_MIB);
+            o->membw_mib = v;
+            break;
         }
         if (rc)
             return rc;
     }
+    if (o->roofline)
+        return check_roofline(o);
+    if (o->membw_mib)
+        return usage_error("--membw-mib", "applies only with --roofline");
     if (o->n_files == 0) {
         fprintf(stderr, "dfit bench: no model file given\nRun 'dfit help bench' for usage.\n");
         return 2;
@@ -378,11 +426,13 @@ static void summarise(struct dfit_bench_row *r, double *scratch)
     r->max_ts = scratch[n - 1];
 }
 
-/* Warm-up plus reps timed runs of one test; emits its row. */
+/* Warm-up plus reps timed runs of one test; emits its row (beside its
+ * roofline when rb is non-NULL). */
 static int run_test(const struct bench_opts *o, struct dfit_bench_report *out,
                     const struct dfit_backend_ops *be, void *ctx, const struct dfit_model *m,
-                    struct bench_buf *b, const struct dfit_bench_load *load, uint32_t n_prompt,
-                    uint32_t n_gen, struct dfit_err *err)
+                    struct bench_buf *b, const struct dfit_bench_load *load,
+                    const struct dfit_bench_roof_base *rb, uint32_t n_prompt, uint32_t n_gen,
+                    struct dfit_err *err)
 {
     int rc = DFIT_ENOMEM;
     double *ns = calloc(o->reps, sizeof *ns);
@@ -406,6 +456,11 @@ static int run_test(const struct bench_opts *o, struct dfit_bench_report *out,
     struct dfit_bench_row row = {.load = load, .n_prompt = n_prompt, .n_gen = n_gen,
                             .n_reps = o->reps, .samples_ns = ns, .samples_ts = ts};
     summarise(&row, scratch);
+    struct dfit_bench_roof roof;
+    if (rb) {
+        dfit_bench_roofline_row(rb, n_gen, row.median_ts, &roof);
+        row.roof = &roof;
+    }
     dfit_bench_report_row(out, &row);
 fail:
     free(ns);
@@ -426,10 +481,12 @@ static void report_error(const char *file, const struct dfit_err *err)
         fprintf(stderr, "dfit bench: %s: %s\n", file, msg);
 }
 
-/* All thread counts and tests of one file. Returns 0 or 1 (a failure was
+/* All thread counts and tests of one file; bws[ti] is the bandwidth at
+ * thread count ti with --roofline, else NULL. Returns 0 or 1 (a failure was
  * reported). */
 static int bench_file(const struct bench_opts *o, struct dfit_bench_report *out,
-                      const struct dfit_backend_ops *be, const char *file)
+                      const struct dfit_backend_ops *be, const char *file,
+                      const struct dfit_bench_membw *bws)
 {
     struct dfit_err err = {0};
     struct dfit_model *m = NULL;
@@ -472,10 +529,17 @@ static int bench_file(const struct bench_opts *o, struct dfit_bench_report *out,
         };
         rep.kernels[sizeof rep.kernels - 1] = '\0';
         snprintf(load.kernels, sizeof load.kernels, "%s", rep.kernels[0] ? rep.kernels : "?");
+        struct dfit_bench_roof_base rb;
+        if (bws && dfit_bench_roofline_base(be->name, m, &rep, &bws[ti], &rb, &err) != 0) {
+            report_error(file, &err);
+            failed = 1;
+            be->unload(ctx);
+            continue;
+        }
         for (size_t i = 0; i < o->n_prompt.n; i++) {
             if (o->n_prompt.v[i] == 0)
                 continue;
-            if (run_test(o, out, be, ctx, m, &b, &load, o->n_prompt.v[i], 0, &err) != 0) {
+            if (run_test(o, out, be, ctx, m, &b, &load, NULL, o->n_prompt.v[i], 0, &err) != 0) {
                 report_error(file, &err);
                 failed = 1;
             }
@@ -483,7 +547,8 @@ static int bench_file(const struct bench_opts *o, struct dfit_bench_report *out,
         for (size_t i = 0; i < o->n_gen.n; i++) {
             if (o->n_gen.v[i] == 0)
                 continue;
-            if (run_test(o, out, be, ctx, m, &b, &load, 0, o->n_gen.v[i], &err) != 0) {
+            if (run_test(o, out, be, ctx, m, &b, &load, bws ? &rb : NULL, 0, o->n_gen.v[i],
+                         &err) != 0) {
                 report_error(file, &err);
                 failed = 1;
             }
@@ -525,7 +590,8 @@ int dfit_cmd_bench(int argc, char **argv)
         return 1;
     }
 
-    struct dfit_bench_report out = {.fmt = o.fmt, .backend = o.backend, .seed = o.seed, .model_width = 5};
+    struct dfit_bench_report out = {.fmt = o.fmt, .backend = o.backend, .seed = o.seed,
+                                    .model_width = 5, .roofline = o.roofline};
     for (int i = 0; i < o.n_files; i++) {
         const char *slash = strrchr(o.files[i], '/');
         int w = (int)strlen(slash ? slash + 1 : o.files[i]);
@@ -533,9 +599,30 @@ int dfit_cmd_bench(int argc, char **argv)
             out.model_width = w < 48 ? w : 48;
     }
     int failed = 0;
+    struct dfit_bench_membw *bws = NULL;
+    if (o.roofline) {
+        if (!(bws = calloc(o.threads.n, sizeof *bws))) {
+            fprintf(stderr, "dfit bench: out of memory\n");
+            free(o.files);
+            return 1;
+        }
+        for (size_t ti = 0; ti < o.threads.n; ti++) {
+            int reps = o.reps < DFIT_MEMBW_MAX_REPS ? (int)o.reps : DFIT_MEMBW_MAX_REPS;
+            if (dfit_bench_roofline_measure(o.backend, o.threads.v[ti], o.membw_mib << 20, reps,
+                                            &bws[ti], &err) != 0) {
+                fprintf(stderr, "dfit bench: %s\n", err.msg[0] ? err.msg : dfit_err_name(err.code));
+                dfit_bench_report_end(&out);
+                free(bws);
+                free(o.files);
+                return 1;
+            }
+            dfit_bench_report_membw(&out, &bws[ti]);
+        }
+    }
     for (int i = 0; i < o.n_files; i++)
-        failed |= bench_file(&o, &out, be, o.files[i]);
+        failed |= bench_file(&o, &out, be, o.files[i], bws);
     dfit_bench_report_end(&out);
+    free(bws);
     free(o.files);
     if (ferror(stdout))
         return 1;

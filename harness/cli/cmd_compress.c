@@ -5,20 +5,20 @@
  * calibration used.
  * Non-goals: the compression algorithms themselves (compress/).
  */
-#include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "compress/compress.h"
 #include "compress/convert.h"
 #include "model/gguf.h"
 #include "util/clock.h"
 #include "util/fmt.h"
+
+#define CMD "compress"
 
 static void usage(FILE *f)
 {
@@ -56,49 +56,7 @@ static void usage(FILE *f)
             "  -h, --help         this text\n");
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "dfit compress: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n\n");
-    va_end(ap);
-    usage(stderr);
-    return 2;
-}
-
-/* argv[*i] is `name` ("--x V", "--x=V" or "-x V"): returns 1 and sets *val
- * (NULL when the value is missing); 0 when it is another argument. */
-static int flag(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=' && name[1] == '-') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    *val = *i + 1 < argc ? argv[++*i] : NULL;
-    return 1;
-}
-
-static int parse_int(const char *s, long lo, long hi, long *out)
-{
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    long v = strtol(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
+#define usage_error(...) dfit_args_usage_error(CMD, usage, __VA_ARGS__)
 
 /* Tensor bytes and elements of a file, for bits per weight. */
 static int weigh(const char *path, uint64_t *bytes, uint64_t *elements, uint64_t *file_bytes,
@@ -151,7 +109,7 @@ int dfit_cmd_compress(int argc, char **argv)
     bool force = false, seen_prune = false, seen_scope = false, seen_out = false, seen_calib = false,
          seen_tokens = false, seen_method = false;
     struct dfit_err err = {0};
-    long n;
+    uint32_t n;
     int rc;
 
     for (int i = 1; i < argc; i++) {
@@ -159,7 +117,7 @@ int dfit_cmd_compress(int argc, char **argv)
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             usage(stdout);
             return 0;
-        } else if (flag(argc, argv, &i, "--to", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "--to", &val)) {
             if (!val || dfit_type_from_name(val, &p.to) != 0)
                 return usage_error("--to: expected f32, f16, bf16, q8_0 or q4_0, got '%s'",
                                    val ? val : "(missing)");
@@ -170,30 +128,30 @@ int dfit_cmd_compress(int argc, char **argv)
             p.prune.include_output = true;
         } else if (!strncmp(a, "--prune-output=", 15)) {
             return usage_error("--prune-output: takes no value");
-        } else if (flag(argc, argv, &i, "--prune", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "--prune", &val)) {
             if ((rc = once(&seen_prune, "--prune")))
                 return rc;
             if (dfit_prune_parse(val, &p.prune, &err))
                 return usage_error("--prune: %s", err.msg);
-        } else if (flag(argc, argv, &i, "--scope", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "--scope", &val)) {
             if ((rc = once(&seen_scope, "--scope")))
                 return rc;
             if (dfit_prune_scope_parse(val, &p.prune.scope, &err))
                 return usage_error("--scope: %s", err.msg);
-        } else if (flag(argc, argv, &i, "--calib-tokens", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "--calib-tokens", &val)) {
             if ((rc = once(&seen_tokens, "--calib-tokens")))
                 return rc;
-            if (parse_int(val, 16, DFIT_CALIB_MAX_TOKENS, &n))
+            if (dfit_args_u32(val, 16, DFIT_CALIB_MAX_TOKENS, &n))
                 return usage_error("--calib-tokens: expected an integer in 16..%u, got '%s'",
                                    DFIT_CALIB_MAX_TOKENS, val ? val : "(missing)");
-            p.calib_tokens = (uint32_t)n;
-        } else if (flag(argc, argv, &i, "--calib", &val)) {
+            p.calib_tokens = n;
+        } else if (dfit_args_flag(argc, argv, &i, "--calib", &val)) {
             if ((rc = once(&seen_calib, "--calib")))
                 return rc;
             if (!val || !*val)
                 return usage_error("--calib: expected a text file or synth[:SEED]");
             p.calib = val;
-        } else if (flag(argc, argv, &i, "--method", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "--method", &val)) {
             if ((rc = once(&seen_method, "--method")))
                 return rc;
             if (val && !strcmp(val, "plain"))
@@ -202,12 +160,12 @@ int dfit_cmd_compress(int argc, char **argv)
                 p.method = DFIT_QUANT_AWQ;
             else
                 return usage_error("--method: expected plain or awq, got '%s'", val ? val : "(missing)");
-        } else if (flag(argc, argv, &i, "-o", &val) || flag(argc, argv, &i, "--output", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "-o", &val) || dfit_args_flag(argc, argv, &i, "--output", &val)) {
             if (!val || !*val)
                 return usage_error("%s: missing output path", a);
             out = val;
-        } else if (flag(argc, argv, &i, "-t", &val) || flag(argc, argv, &i, "--threads", &val)) {
-            if (parse_int(val, 1, 1024, &n))
+        } else if (dfit_args_flag(argc, argv, &i, "-t", &val) || dfit_args_flag(argc, argv, &i, "--threads", &val)) {
+            if (dfit_args_u32(val, 1, 1024, &n))
                 return usage_error("%s: expected an integer in 1..1024, got '%s'", a,
                                    val ? val : "(missing)");
             p.n_threads = (int)n;

@@ -10,19 +10,21 @@
  */
 #include <errno.h>
 #include <inttypes.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "compress/corpus.h"
 #include "compress/train_data.h"
 #include "model/tokenizer.h"
 #include "run/eval_csv.h"
 #include "util/fmt.h"
+
+#define CMD "corpus"
 
 static void usage(FILE *f)
 {
@@ -53,48 +55,7 @@ static void usage(FILE *f)
             "  -h, --help           this text\n");
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "dfit corpus: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n\n");
-    va_end(ap);
-    usage(stderr);
-    return 2;
-}
-
-/* argv[*i] is `name` ("--x V" or "--x=V"): 1 and *val (NULL if missing). */
-static int flag(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=' && name[1] == '-') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    *val = *i + 1 < argc ? argv[++*i] : NULL;
-    return 1;
-}
-
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
+#define usage_error(...) dfit_args_usage_error(CMD, usage, __VA_ARGS__)
 
 /* "add,sub" -> bit mask; 0 and an error message on a bad name. */
 static uint32_t parse_tasks(const char *list, struct dfit_err *err)
@@ -256,35 +217,35 @@ int dfit_cmd_corpus(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (flag(argc, argv, &i, "-o", &val) || flag(argc, argv, &i, "--output", &val)) {
+        if (dfit_args_flag(argc, argv, &i, "-o", &val) || dfit_args_flag(argc, argv, &i, "--output", &val)) {
             if (!val || !*val)
                 return usage_error("%s: missing directory", a);
             dir = val;
-        } else if (flag(argc, argv, &i, "--seed", &val)) {
-            if (parse_u64(val, 0, UINT64_MAX, &cp.seed))
+        } else if (dfit_args_flag(argc, argv, &i, "--seed", &val)) {
+            if (dfit_args_u64(val, 0, UINT64_MAX, &cp.seed))
                 return usage_error("--seed: expected an integer in 0..18446744073709551615, got '%s'",
                                    val ? val : "(missing)");
-        } else if (flag(argc, argv, &i, "--train-tokens", &val)) {
-            if (parse_u64(val, 1, 1u << 28, &train_tokens))
+        } else if (dfit_args_flag(argc, argv, &i, "--train-tokens", &val)) {
+            if (dfit_args_u64(val, 1, 1u << 28, &train_tokens))
                 return usage_error("--train-tokens: expected an integer in 1..%u, got '%s'", 1u << 28,
                                    val ? val : "(missing)");
-        } else if (flag(argc, argv, &i, "--eval-items", &val)) {
-            if (parse_u64(val, 1, DFIT_EVAL_CSV_MAX_ROWS, &eval_items))
+        } else if (dfit_args_flag(argc, argv, &i, "--eval-items", &val)) {
+            if (dfit_args_u64(val, 1, DFIT_EVAL_CSV_MAX_ROWS, &eval_items))
                 return usage_error("--eval-items: expected an integer in 1..%u, got '%s'", DFIT_EVAL_CSV_MAX_ROWS,
                                    val ? val : "(missing)");
-        } else if (flag(argc, argv, &i, "--vocab", &val)) {
-            if (parse_u64(val, 259, 1u << 22, &vocab))
+        } else if (dfit_args_flag(argc, argv, &i, "--vocab", &val)) {
+            if (dfit_args_u64(val, 259, 1u << 22, &vocab))
                 return usage_error("--vocab: expected an integer in 259..%u, got '%s'", 1u << 22,
                                    val ? val : "(missing)");
-        } else if (flag(argc, argv, &i, "--rows", &val)) {
-            if (parse_u64(val, 16, 1u << 16, &rows))
+        } else if (dfit_args_flag(argc, argv, &i, "--rows", &val)) {
+            if (dfit_args_u64(val, 16, 1u << 16, &rows))
                 return usage_error("--rows: expected an integer in 16..%u, got '%s'", 1u << 16,
                                    val ? val : "(missing)");
-        } else if (flag(argc, argv, &i, "--tasks", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "--tasks", &val)) {
             if (!(cp.tasks = parse_tasks(val, &err)))
                 return usage_error("--tasks: %s", err.msg);
-        } else if (flag(argc, argv, &i, "--max-level", &val)) {
-            if (parse_u64(val, 1, DFIT_CORPUS_MAX_LEVEL, &v))
+        } else if (dfit_args_flag(argc, argv, &i, "--max-level", &val)) {
+            if (dfit_args_u64(val, 1, DFIT_CORPUS_MAX_LEVEL, &v))
                 return usage_error("--max-level: expected 1..%d, got '%s'", DFIT_CORPUS_MAX_LEVEL,
                                    val ? val : "(missing)");
             cp.max_level = (int)v;

@@ -4,18 +4,17 @@
  * Non-goals: comparing variants (the runner does that), fidelity to a
  * reference (quality), per-item dumps.
  */
-#include <errno.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "run/accuracy.h"
 #include "util/fmt.h"
 
+#define CMD "eval"
 #define MAX_CSV 256
 
 static void usage(FILE *f)
@@ -43,47 +42,7 @@ static void usage(FILE *f)
             DFIT_ACCURACY_DEFAULT_SEQ, DFIT_ACCURACY_PPL_MAX_CTX);
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "dfit eval: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n\n");
-    va_end(ap);
-    usage(stderr);
-    return 2;
-}
-
-static int flag(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=' && name[1] == '-') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    *val = *i + 1 < argc ? argv[++*i] : NULL;
-    return 1;
-}
-
-static int parse_u32(const char *s, uint32_t lo, uint32_t hi, uint32_t *out)
-{
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return -1;
-    *out = (uint32_t)v;
-    return 0;
-}
+#define usage_error(...) dfit_args_usage_error(CMD, usage, __VA_ARGS__)
 
 /* A table cell: '|' and '\' escaped, control characters as spaces. */
 static void md_cell(const char *s)
@@ -96,20 +55,6 @@ static void md_cell(const char *s)
         else
             putchar(*p);
     }
-}
-
-static void json_str(const char *s)
-{
-    putchar('"');
-    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
-        if (*p == '"' || *p == '\\')
-            printf("\\%c", *p);
-        else if (*p < 0x20)
-            printf("\\u%04x", *p);
-        else
-            putchar(*p);
-    }
-    putchar('"');
 }
 
 static void json_num(double v)
@@ -174,7 +119,7 @@ static void print_md(const char *model, const struct dfit_accuracy_report *r, co
 static void json_acc(const struct dfit_accuracy *a)
 {
     printf("{\"name\": ");
-    json_str(a->name);
+    dfit_args_json_str(stdout, a->name);
     printf(", \"items\": %llu, \"correct\": %llu, \"accuracy\": ", (unsigned long long)a->n_items,
            (unsigned long long)a->n_correct);
     json_num(a->accuracy);
@@ -186,14 +131,14 @@ static void print_json(const char *model, const char *const *csv, const struct d
                        const char *text, bool norm)
 {
     printf("{\n  \"model\": ");
-    json_str(model);
+    dfit_args_json_str(stdout, model);
     printf(",\n  \"mc_criterion\": \"%s\",\n  \"sets\": [", norm ? "mean" : "sum");
     for (uint32_t i = 0; i < r->n_sets; i++) {
         const struct dfit_accuracy *a = &r->sets[i];
         printf("%s\n    ", i ? "," : "");
         json_acc(a);
         printf(", \"file\": ");
-        json_str(csv[i]);
+        dfit_args_json_str(stdout, csv[i]);
         printf(", \"form\": \"%s\", \"choices\": %u", a->kind == DFIT_EVAL_GEN ? "generation" : "choice",
                (unsigned)a->n_choices);
         if (a->kind == DFIT_EVAL_MC) {
@@ -218,7 +163,7 @@ static void print_json(const char *model, const char *const *csv, const struct d
     printf(",\n  \"perplexity\": ");
     if (r->has_ppl) {
         printf("{\"file\": ");
-        json_str(text);
+        dfit_args_json_str(stdout, text);
         printf(", \"tokens\": %llu, \"chunk\": %u, \"chunks\": %u, \"nll\": ", (unsigned long long)r->ppl.n_tokens,
                (unsigned)r->ppl.n_ctx, (unsigned)r->ppl.n_chunks);
         json_num(r->ppl.nll);
@@ -249,42 +194,42 @@ int dfit_cmd_eval(int argc, char **argv)
             usage(stdout);
             return 0;
         }
-        if (flag(argc, argv, &i, "--csv", &val)) {
+        if (dfit_args_flag(argc, argv, &i, "--csv", &val)) {
             if (!val || !*val)
                 return usage_error("--csv: missing file");
             if (n_csv == MAX_CSV)
                 return usage_error("--csv: at most %d files", MAX_CSV);
             csv[n_csv++] = val;
-        } else if (flag(argc, argv, &i, "--text", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "--text", &val)) {
             if (!val || !*val)
                 return usage_error("--text: missing file");
             text = val;
-        } else if (flag(argc, argv, &i, "-t", &val) || flag(argc, argv, &i, "--threads", &val)) {
-            if (parse_u32(val, 1, 1024, &n))
+        } else if (dfit_args_flag(argc, argv, &i, "-t", &val) || dfit_args_flag(argc, argv, &i, "--threads", &val)) {
+            if (dfit_args_u32(val, 1, 1024, &n))
                 return usage_error("%s: expected an integer in 1..1024, got '%s'", a, val ? val : "(missing)");
             p.n_threads = (int)n;
-        } else if (flag(argc, argv, &i, "--backend", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "--backend", &val)) {
             if (!val || !*val)
                 return usage_error("--backend: missing name");
             backend = val;
-        } else if (flag(argc, argv, &i, "--kernels", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "--kernels", &val)) {
             if (!val || !*val)
                 return usage_error("--kernels: missing value");
             p.kernels = val;
-        } else if (flag(argc, argv, &i, "--limit", &val)) {
-            if (parse_u32(val, 1, UINT32_MAX, &p.limit))
+        } else if (dfit_args_flag(argc, argv, &i, "--limit", &val)) {
+            if (dfit_args_u32(val, 1, UINT32_MAX, &p.limit))
                 return usage_error("--limit: expected a positive integer, got '%s'", val ? val : "(missing)");
-        } else if (flag(argc, argv, &i, "--seqs", &val)) {
-            if (parse_u32(val, 1, DFIT_ACCURACY_MAX_SEQ, &p.n_seq))
+        } else if (dfit_args_flag(argc, argv, &i, "--seqs", &val)) {
+            if (dfit_args_u32(val, 1, DFIT_ACCURACY_MAX_SEQ, &p.n_seq))
                 return usage_error("--seqs: expected an integer in 1..%u, got '%s'", DFIT_ACCURACY_MAX_SEQ,
                                    val ? val : "(missing)");
-        } else if (flag(argc, argv, &i, "--ctx", &val)) {
-            if (parse_u32(val, 4, 1u << 20, &p.ppl_ctx))
+        } else if (dfit_args_flag(argc, argv, &i, "--ctx", &val)) {
+            if (dfit_args_u32(val, 4, 1u << 20, &p.ppl_ctx))
                 return usage_error("--ctx: expected an integer in 4..%u, got '%s'", 1u << 20,
                                    val ? val : "(missing)");
         } else if (!strcmp(a, "--norm")) {
             p.length_norm = true;
-        } else if (flag(argc, argv, &i, "-o", &val) || flag(argc, argv, &i, "--output", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "-o", &val) || dfit_args_flag(argc, argv, &i, "--output", &val)) {
             if (val && !strcmp(val, "md"))
                 json = false;
             else if (val && !strcmp(val, "json"))

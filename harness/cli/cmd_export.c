@@ -4,14 +4,15 @@
  * Non-goals: other formats, filtering beyond one run, writing the database
  * (it is opened read-only).
  */
-#include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "store/store.h"
+
+#define CMD "export"
 
 static void usage(FILE *f)
 {
@@ -30,45 +31,24 @@ static void usage(FILE *f)
             "Exit status: 0 ok, 1 failure, 2 usage error.\n");
 }
 
-static int usage_error(const char *fmt, const char *arg)
-{
-    fprintf(stderr, "dfit export: ");
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nRun 'dfit help export' for usage.\n");
-    return 2;
-}
-
-/* "--flag VALUE" or "--flag=VALUE"; advances *i past what it used. */
-static const char *flag_value(int argc, char **argv, int *i, const char *flag)
-{
-    size_t n = strlen(flag);
-    if (strncmp(argv[*i], flag, n) != 0)
-        return NULL;
-    if (argv[*i][n] == '=')
-        return argv[*i] + n + 1;
-    if (argv[*i][n] != '\0')
-        return NULL;
-    if (*i + 1 >= argc)
-        return "";
-    return argv[++*i];
-}
+#define usage_error(...) dfit_args_usage_hint(CMD, __VA_ARGS__)
 
 int dfit_cmd_export(int argc, char **argv)
 {
-    const char *db = NULL, *dir = NULL, *run = NULL, *v;
+    const char *db = NULL, *dir = NULL, *run = NULL, *v = NULL;
     for (int i = 1; i < argc; i++) {
         const char *a = argv[i];
         if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
             usage(stdout);
             return 0;
         }
-        if ((v = flag_value(argc, argv, &i, "--csv"))) {
-            if (!*v)
-                return usage_error("--csv needs a directory%s", "");
+        if (dfit_args_flag(argc, argv, &i, "--csv", &v)) {
+            if (!v || !*v)
+                return usage_error("--csv needs a directory");
             dir = v;
-        } else if ((v = flag_value(argc, argv, &i, "--run"))) {
-            if (!*v)
-                return usage_error("--run needs a run id%s", "");
+        } else if (dfit_args_flag(argc, argv, &i, "--run", &v)) {
+            if (!v || !*v)
+                return usage_error("--run needs a run id");
             run = v;
         } else if (a[0] == '-' && a[1] != '\0') {
             return usage_error("unknown flag '%s'", a);
@@ -79,18 +59,13 @@ int dfit_cmd_export(int argc, char **argv)
         }
     }
     if (!db)
-        return usage_error("no database given%s", "");
+        return usage_error("no database given");
     if (!dir)
-        return usage_error("--csv DIR is required (CSV is the only export format)%s", "");
-    int64_t run_id = 0;
-    if (run) {
-        char *end = NULL;
-        errno = 0;
-        long long id = strtoll(run, &end, 10);
-        if (errno || end == run || *end || id <= 0)
-            return usage_error("--run: '%s' is not a positive run id", run);
-        run_id = id;
-    }
+        return usage_error("--csv DIR is required (CSV is the only export format)");
+    uint64_t id = 0;
+    if (run && dfit_args_u64(run, 1, INT64_MAX, &id))
+        return usage_error("--run: '%s' is not a positive run id", run);
+    int64_t run_id = (int64_t)id;
 
     struct dfit_err err = {0};
     struct dfit_store *s = NULL;

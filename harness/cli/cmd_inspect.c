@@ -10,14 +10,15 @@
  */
 #include <inttypes.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "model/gguf.h"
 #include "util/fmt.h"
 
+#define CMD "inspect"
 #define N_ARRAY_SHOWN 8     /* array elements shown in summaries */
 #define N_LINEAGE_MAX 4096  /* array elements shown in the dfit section */
 
@@ -33,72 +34,33 @@ static void usage(FILE *f)
             "  -h, --help  this text\n");
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "dfit inspect: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n\n");
-    va_end(ap);
-    usage(stderr);
-    return 2;
-}
+#define usage_error(...) dfit_args_usage_error(CMD, usage, __VA_ARGS__)
 
 /* ---- strings ----------------------------------------------------------- */
 
-/* Length of the valid UTF-8 sequence (2..4 bytes) at s, or 0. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-    unsigned c = s[0];
-    size_t len;
-    uint32_t cp, min;
-    if (c >= 0xc2 && c <= 0xdf) {
-        len = 2, cp = c & 0x1f, min = 0x80;
-    } else if (c >= 0xe0 && c <= 0xef) {
-        len = 3, cp = c & 0x0f, min = 0x800;
-    } else if (c >= 0xf0 && c <= 0xf4) {
-        len = 4, cp = c & 0x07, min = 0x10000;
-    } else {
-        return 0;
-    }
-    if (len > n)
-        return 0;
-    for (size_t i = 1; i < len; i++) {
-        if ((s[i] & 0xc0) != 0x80)
-            return 0;
-        cp = (cp << 6) | (s[i] & 0x3f);
-    }
-    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
-        return 0;
-    return len;
-}
-
-/* json: a JSON string with its quotes; otherwise text, with '"' escaped
- * only when `quoted` (the caller adds the quotes). */
+/* json: a JSON string with its quotes (args.h); otherwise text, with '"'
+ * escaped only when `quoted` (the caller adds the quotes). */
 static void put_str_q(FILE *f, const char *data, uint64_t len, bool json, bool quoted)
 {
     const unsigned char *s = (const unsigned char *)data;
-    if (json)
-        fputc('"', f);
+    if (json) {
+        dfit_args_json_strn(f, data, (size_t)len);
+        return;
+    }
     for (uint64_t i = 0; i < len;) {
         unsigned c = s[i];
         size_t u;
         if (c >= 0x80) {
-            if ((u = utf8_len(s + i, (size_t)(len - i))) > 0) {
+            if ((u = dfit_args_utf8_len(s + i, (size_t)(len - i))) > 0) {
                 fwrite(s + i, 1, u, f);
                 i += u;
             } else {
-                if (json)
-                    fputs("\\ufffd", f);
-                else
-                    fprintf(f, "\\x%02x", c);
+                fprintf(f, "\\x%02x", c);
                 i++;
             }
             continue;
         }
-        if (c == '"' && (json || quoted))
+        if (c == '"' && quoted)
             fputs("\\\"", f);
         else if (c == '\\')
             fputs("\\\\", f);
@@ -109,13 +71,11 @@ static void put_str_q(FILE *f, const char *data, uint64_t len, bool json, bool q
         else if (c == '\r')
             fputs("\\r", f);
         else if (c < 0x20 || c == 0x7f)
-            fprintf(f, json ? "\\u%04x" : "\\x%02x", c);
+            fprintf(f, "\\x%02x", c);
         else
             fputc((int)c, f);
         i++;
     }
-    if (json)
-        fputc('"', f);
 }
 
 static void put_str(FILE *f, const char *data, uint64_t len, bool json)

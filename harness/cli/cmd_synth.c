@@ -2,18 +2,16 @@
  * or custom shape (compress/synth.h) and prints its size.
  * Non-goal: trained weights (`dfit train`).
  */
-#include <errno.h>
-#include <limits.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
-#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "compress/synth.h"
 #include "util/fmt.h"
+
+#define CMD "synth"
 
 static void usage(FILE *f)
 {
@@ -44,63 +42,7 @@ static void usage(FILE *f)
             "  -h, --help         this text\n");
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "dfit synth: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n\n");
-    va_end(ap);
-    usage(stderr);
-    return 2;
-}
-
-/* argv[*i] is `name` ("--x V" or "--x=V"): returns 1 and sets *val (NULL
- * when the value is missing); 0 when it is another argument. */
-static int flag(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=' && name[1] == '-') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    *val = *i + 1 < argc ? argv[++*i] : NULL;
-    return 1;
-}
-
-/* Strict decimal in [lo, hi]; 0 on success. */
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-static int parse_pos_float(const char *s, float *out)
-{
-    if (!s || !*s)
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v) || v <= 0.0 || v > 1e30)
-        return -1;
-    *out = (float)v;
-    return 0;
-}
+#define usage_error(...) dfit_args_usage_error(CMD, usage, __VA_ARGS__)
 
 struct shape_flag {
     const char *name;
@@ -115,7 +57,7 @@ int dfit_cmd_synth(int argc, char **argv)
     const char *preset = NULL, *out = NULL, *val = NULL;
     int tied = -1;
     bool eps_given = false, rope_given = false;
-    float eps = 0, rope = 0;
+    double eps = 0, rope = 0;
     struct shape_flag sf[] = {
         {"--dim", &s.n_embd, false},   {"--layers", &s.n_layer, false}, {"--heads", &s.n_head, false},
         {"--kv-heads", &s.n_head_kv, false}, {"--ffn", &s.n_ff, false}, {"--vocab", &s.n_vocab, false},
@@ -132,10 +74,10 @@ int dfit_cmd_synth(int argc, char **argv)
             return 0;
         }
         for (size_t k = 0; k < n_sf && !matched; k++) {
-            if (!flag(argc, argv, &i, sf[k].name, &val))
+            if (!dfit_args_flag(argc, argv, &i, sf[k].name, &val))
                 continue;
             uint64_t v;
-            if (parse_u64(val, 1, UINT32_MAX, &v))
+            if (dfit_args_u64(val, 1, UINT32_MAX, &v))
                 return usage_error("%s: expected an integer in 1..4294967295, got '%s'", sf[k].name,
                                    val ? val : "(missing)");
             vals[k] = (uint32_t)v;
@@ -143,29 +85,29 @@ int dfit_cmd_synth(int argc, char **argv)
         }
         if (matched)
             continue;
-        if (flag(argc, argv, &i, "-o", &val) || flag(argc, argv, &i, "--output", &val)) {
+        if (dfit_args_flag(argc, argv, &i, "-o", &val) || dfit_args_flag(argc, argv, &i, "--output", &val)) {
             if (!val || !*val)
                 return usage_error("%s: missing output path", a);
             out = val;
-        } else if (flag(argc, argv, &i, "--seed", &val)) {
-            if (parse_u64(val, 0, UINT64_MAX, &p.seed))
+        } else if (dfit_args_flag(argc, argv, &i, "--seed", &val)) {
+            if (dfit_args_u64(val, 0, UINT64_MAX, &p.seed))
                 return usage_error("--seed: expected an integer in 0..18446744073709551615, got '%s'",
                                    val ? val : "(missing)");
-        } else if (flag(argc, argv, &i, "--type", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "--type", &val)) {
             if (!val || dfit_type_from_name(val, &p.type) != 0)
                 return usage_error("--type: expected f32, f16, bf16, q8_0 or q4_0, got '%s'",
                                    val ? val : "(missing)");
-        } else if (flag(argc, argv, &i, "--name", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "--name", &val)) {
             if (!val)
                 return usage_error("--name: missing value");
             p.name = val;
-        } else if (flag(argc, argv, &i, "--rope-base", &val)) {
-            if (parse_pos_float(val, &rope))
+        } else if (dfit_args_flag(argc, argv, &i, "--rope-base", &val)) {
+            if (dfit_args_double_above(val, 0.0, 1e30, &rope))
                 return usage_error("--rope-base: expected a positive number, got '%s'",
                                    val ? val : "(missing)");
             rope_given = true;
-        } else if (flag(argc, argv, &i, "--rms-eps", &val)) {
-            if (parse_pos_float(val, &eps))
+        } else if (dfit_args_flag(argc, argv, &i, "--rms-eps", &val)) {
+            if (dfit_args_double_above(val, 0.0, 1e30, &eps))
                 return usage_error("--rms-eps: expected a positive number, got '%s'",
                                    val ? val : "(missing)");
             eps_given = true;
@@ -186,11 +128,8 @@ int dfit_cmd_synth(int argc, char **argv)
 
     struct dfit_err err = {0};
     if (preset) {
-        if (dfit_synth_preset(preset, &s, &err)) {
-            fprintf(stderr, "dfit synth: %s\n\n", err.msg);
-            usage(stderr);
-            return 2;
-        }
+        if (dfit_synth_preset(preset, &s, &err))
+            return usage_error("%s", err.msg);
         /* a preset with as many KV heads as heads stays so when --heads changes */
         if (sf[2].given && !sf[3].given && s.n_head_kv == s.n_head)
             s.n_head_kv = vals[2];
@@ -208,14 +147,11 @@ int dfit_cmd_synth(int argc, char **argv)
     if (tied >= 0)
         s.tied_output = tied;
     if (eps_given)
-        s.rms_eps = eps;
+        s.rms_eps = (float)eps;
     if (rope_given)
-        s.rope_freq_base = rope;
-    if (dfit_synth_shape_check(&s, &err)) {
-        fprintf(stderr, "dfit synth: %s\n\n", err.msg);
-        usage(stderr);
-        return 2;
-    }
+        s.rope_freq_base = (float)rope;
+    if (dfit_synth_shape_check(&s, &err))
+        return usage_error("%s", err.msg);
 
     p.shape = s;
     if (dfit_synth_write(&p, out, &err)) {

@@ -14,8 +14,11 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "cli/args.h"
 #include "model/gguf.h"
 #include "model/tokenizer.h"
+
+#define CMD "tokenize"
 
 static void usage(FILE *f)
 {
@@ -29,37 +32,14 @@ static void usage(FILE *f)
           f);
 }
 
+#define usage_error(...) dfit_args_usage_error(CMD, usage, __VA_ARGS__)
+
 /* Length of a well-formed UTF-8 sequence at s[0..n) that is printable (no
- * C1 controls), or 0. */
+ * C1 controls, U+0080..U+009F), or 0. */
 static size_t utf8_printable_len(const unsigned char *s, size_t n)
 {
-    size_t want;
-    unsigned char lo = 0x80, hi = 0xBF; /* bounds of the second byte */
-    if (s[0] >= 0xC2 && s[0] <= 0xDF) {
-        want = 2;
-        if (s[0] == 0xC2)
-            lo = 0xA0; /* U+0080..U+009F are controls */
-    } else if (s[0] >= 0xE0 && s[0] <= 0xEF) {
-        want = 3;
-        if (s[0] == 0xE0)
-            lo = 0xA0; /* overlong */
-        if (s[0] == 0xED)
-            hi = 0x9F; /* surrogates */
-    } else if (s[0] >= 0xF0 && s[0] <= 0xF4) {
-        want = 4;
-        if (s[0] == 0xF0)
-            lo = 0x90;
-        if (s[0] == 0xF4)
-            hi = 0x8F;
-    } else {
-        return 0;
-    }
-    if (n < want || s[1] < lo || s[1] > hi)
-        return 0;
-    for (size_t i = 2; i < want; i++)
-        if ((s[i] & 0xC0) != 0x80)
-            return 0;
-    return want;
+    size_t len = dfit_args_utf8_len(s, n);
+    return len == 2 && s[0] == 0xC2 && s[1] < 0xA0 ? 0 : len;
 }
 
 static void print_escaped(const char *piece)
@@ -108,25 +88,18 @@ int dfit_cmd_tokenize(int argc, char **argv)
                 usage(stdout);
                 return 0;
             } else {
-                fprintf(stderr, "dfit tokenize: unknown option '%s'\n", a);
-                usage(stderr);
-                return 2;
+                return usage_error("unknown option '%s'", a);
             }
         } else if (!path) {
             path = a;
         } else if (!text) {
             text = a;
         } else {
-            fprintf(stderr, "dfit tokenize: unexpected argument '%s'\n", a);
-            usage(stderr);
-            return 2;
+            return usage_error("unexpected argument '%s'", a);
         }
     }
-    if (!path || !text) {
-        fprintf(stderr, "dfit tokenize: %s\n", !path ? "missing FILE.gguf and TEXT" : "missing TEXT");
-        usage(stderr);
-        return 2;
-    }
+    if (!path || !text)
+        return usage_error("%s", !path ? "missing FILE.gguf and TEXT" : "missing TEXT");
 
     if (dfit_gguf_open(path, &g, &err) || dfit_tokenizer_from_gguf(g, &t, &err))
         goto fail;

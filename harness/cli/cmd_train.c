@@ -5,17 +5,15 @@
  * usage error.
  * Non-goals: distillation (a later command), evaluation.
  */
-#include <errno.h>
 #include <inttypes.h>
-#include <math.h>
 #include <signal.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "cli/args.h"
 #include "cli/cli.h"
 #include "compress/checkpoint.h"
 #include "compress/synth.h"
@@ -25,6 +23,7 @@
 #include "util/fmt.h"
 #include "util/sha256.h"
 
+#define CMD "train"
 #define MAX_THREADS 256
 
 /* The shape of dfit's default teacher: byte vocabulary, a few million
@@ -74,63 +73,7 @@ static void usage(FILE *f)
             "  -h, --help         this text\n");
 }
 
-static int usage_error(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-static int usage_error(const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    fprintf(stderr, "dfit train: ");
-    vfprintf(stderr, fmt, ap);
-    fprintf(stderr, "\n\n");
-    va_end(ap);
-    usage(stderr);
-    return 2;
-}
-
-/* argv[*i] is `name` ("--x V" or "--x=V"): returns 1 and sets *val (NULL
- * when the value is missing); 0 when it is another argument. */
-static int flag(int argc, char **argv, int *i, const char *name, const char **val)
-{
-    const char *a = argv[*i];
-    size_t n = strlen(name);
-    if (strncmp(a, name, n) != 0)
-        return 0;
-    if (a[n] == '=' && name[1] == '-') {
-        *val = a + n + 1;
-        return 1;
-    }
-    if (a[n] != '\0')
-        return 0;
-    *val = *i + 1 < argc ? argv[++*i] : NULL;
-    return 1;
-}
-
-static int parse_u64(const char *s, uint64_t lo, uint64_t hi, uint64_t *out)
-{
-    if (!s || *s < '0' || *s > '9')
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    unsigned long long v = strtoull(s, &end, 10);
-    if (errno || *end || v < lo || v > hi)
-        return -1;
-    *out = v;
-    return 0;
-}
-
-/* A finite number >= lo (strictly > lo when strict). */
-static int parse_float(const char *s, double lo, bool strict, float *out)
-{
-    if (!s || !*s)
-        return -1;
-    char *end = NULL;
-    errno = 0;
-    double v = strtod(s, &end);
-    if (errno || *end || !isfinite(v) || v < lo || (strict && v == lo) || v > 1e30)
-        return -1;
-    *out = (float)v;
-    return 0;
-}
+#define usage_error(...) dfit_args_usage_error(CMD, usage, __VA_ARGS__)
 
 static volatile sig_atomic_t g_stop;
 
@@ -164,47 +107,47 @@ static const char *const recipe_flags[F_N] = {
 static int parse_recipe_flag(struct opts *o, int f, const char *name, const char *val)
 {
     uint64_t u;
-    float x;
+    double x;
     const char *v = val ? val : "(missing)";
     switch (f) {
     case F_STEPS:
-        if (parse_u64(val, 1, UINT64_C(1) << 40, &u))
+        if (dfit_args_u64(val, 1, UINT64_C(1) << 40, &u))
             return usage_error("%s: expected an integer >= 1, got '%s'", name, v);
         o->r.steps = u;
         break;
     case F_BATCH:
-        if (parse_u64(val, 1, 65536, &u))
+        if (dfit_args_u64(val, 1, 65536, &u))
             return usage_error("%s: expected an integer in 1..65536, got '%s'", name, v);
         o->r.batch = (uint32_t)u;
         break;
     case F_SEQ:
-        if (parse_u64(val, 1, 1u << 20, &u))
+        if (dfit_args_u64(val, 1, 1u << 20, &u))
             return usage_error("%s: expected an integer in 1..1048576, got '%s'", name, v);
         o->r.seq = (uint32_t)u;
         break;
     case F_WARMUP:
-        if (parse_u64(val, 0, UINT64_C(1) << 40, &u))
+        if (dfit_args_u64(val, 0, UINT64_C(1) << 40, &u))
             return usage_error("%s: expected an integer >= 0, got '%s'", name, v);
         o->r.warmup = u;
         break;
     case F_SEED:
-        if (parse_u64(val, 0, UINT64_MAX, &o->r.seed))
+        if (dfit_args_u64(val, 0, UINT64_MAX, &o->r.seed))
             return usage_error("%s: expected an integer in 0..18446744073709551615, got '%s'", name, v);
         break;
     case F_LR:
-        if (parse_float(val, 0.0, true, &x))
+        if (dfit_args_double_above(val, 0.0, 1e30, &x))
             return usage_error("%s: expected a positive number, got '%s'", name, v);
-        o->r.lr = x;
+        o->r.lr = (float)x;
         break;
     default: /* lr-min, wd, clip: >= 0 */
-        if (parse_float(val, 0.0, false, &x))
+        if (dfit_args_double(val, 0.0, 1e30, &x))
             return usage_error("%s: expected a number >= 0, got '%s'", name, v);
         if (f == F_LR_MIN)
-            o->r.lr_min = x;
+            o->r.lr_min = (float)x;
         else if (f == F_WD)
-            o->r.weight_decay = x;
+            o->r.weight_decay = (float)x;
         else
-            o->r.clip = x;
+            o->r.clip = (float)x;
         break;
     }
     o->given[f] = true;
@@ -226,17 +169,17 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *done)
             return 0;
         }
         for (size_t k = 0; k < 7 && !matched; k++) {
-            if (!flag(argc, argv, &i, shape_flags[k], &val))
+            if (!dfit_args_flag(argc, argv, &i, shape_flags[k], &val))
                 continue;
             uint64_t v;
-            if (parse_u64(val, 1, UINT32_MAX, &v))
+            if (dfit_args_u64(val, 1, UINT32_MAX, &v))
                 return usage_error("%s: expected an integer in 1..4294967295, got '%s'", shape_flags[k],
                                    val ? val : "(missing)");
             o->shape_val[k] = (uint32_t)v;
             o->shape_given[k] = matched = true;
         }
         for (size_t k = 0; k < F_N && !matched; k++) {
-            if (!flag(argc, argv, &i, recipe_flags[k], &val))
+            if (!dfit_args_flag(argc, argv, &i, recipe_flags[k], &val))
                 continue;
             if ((rc = parse_recipe_flag(o, (int)k, recipe_flags[k], val)))
                 return rc;
@@ -245,33 +188,33 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *done)
         if (matched)
             continue;
         const char **path = NULL;
-        if (flag(argc, argv, &i, "-o", &val) || flag(argc, argv, &i, "--output", &val))
+        if (dfit_args_flag(argc, argv, &i, "-o", &val) || dfit_args_flag(argc, argv, &i, "--output", &val))
             path = &o->out;
-        else if (flag(argc, argv, &i, "--data", &val))
+        else if (dfit_args_flag(argc, argv, &i, "--data", &val))
             path = &o->data;
-        else if (flag(argc, argv, &i, "--shape", &val))
+        else if (dfit_args_flag(argc, argv, &i, "--shape", &val))
             path = &o->shape;
-        else if (flag(argc, argv, &i, "--ckpt", &val))
+        else if (dfit_args_flag(argc, argv, &i, "--ckpt", &val))
             path = &o->ckpt;
-        else if (flag(argc, argv, &i, "--resume", &val))
+        else if (dfit_args_flag(argc, argv, &i, "--resume", &val))
             path = &o->resume;
-        else if (flag(argc, argv, &i, "--init", &val))
+        else if (dfit_args_flag(argc, argv, &i, "--init", &val))
             path = &o->init;
         if (path) {
             if (!val || !*val)
                 return usage_error("%s: missing value", a);
             *path = val;
-        } else if (flag(argc, argv, &i, "-t", &val) || flag(argc, argv, &i, "--threads", &val)) {
-            if (parse_u64(val, 1, MAX_THREADS, &o->threads))
+        } else if (dfit_args_flag(argc, argv, &i, "-t", &val) || dfit_args_flag(argc, argv, &i, "--threads", &val)) {
+            if (dfit_args_u64(val, 1, MAX_THREADS, &o->threads))
                 return usage_error("%s: expected an integer in 1..%d, got '%s'", a, MAX_THREADS,
                                    val ? val : "(missing)");
-        } else if (flag(argc, argv, &i, "--ckpt-every", &val)) {
-            if (parse_u64(val, 0, UINT64_C(1) << 40, &o->ckpt_every))
+        } else if (dfit_args_flag(argc, argv, &i, "--ckpt-every", &val)) {
+            if (dfit_args_u64(val, 0, UINT64_C(1) << 40, &o->ckpt_every))
                 return usage_error("--ckpt-every: expected an integer >= 0, got '%s'", val ? val : "(missing)");
-        } else if (flag(argc, argv, &i, "--log-every", &val)) {
-            if (parse_u64(val, 1, UINT64_C(1) << 40, &o->log_every))
+        } else if (dfit_args_flag(argc, argv, &i, "--log-every", &val)) {
+            if (dfit_args_u64(val, 1, UINT64_C(1) << 40, &o->log_every))
                 return usage_error("--log-every: expected an integer >= 1, got '%s'", val ? val : "(missing)");
-        } else if (flag(argc, argv, &i, "--type", &val)) {
+        } else if (dfit_args_flag(argc, argv, &i, "--type", &val)) {
             if (!val || dfit_type_from_name(val, &o->type) != 0 ||
                 (o->type != DFIT_TYPE_F32 && o->type != DFIT_TYPE_F16 && o->type != DFIT_TYPE_BF16))
                 return usage_error("--type: expected f32, f16 or bf16, got '%s' (quantize the "

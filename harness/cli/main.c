@@ -23,6 +23,7 @@ static const struct command commands[] = {
     {"synth", dfit_cmd_synth, "write a random-weight llama model of a preset shape"},
     {"corpus", dfit_cmd_corpus, "write dfit's task corpus: training text and tokens, eval sets"},
     {"train", dfit_cmd_train, "train a llama model (AdamW, next-token) on a token or text file"},
+    {"distill", dfit_cmd_distill, "train a smaller or pruned student on a teacher's distributions (KL + CE)"},
     {"compress", dfit_cmd_compress, "make a variant: quantize (f16, bf16, q8_0, q4_0, AWQ) and/or prune"},
     {"inspect", dfit_cmd_inspect, "show a model file's metadata, tensors, parameters and lineage"},
     {"tokenize", dfit_cmd_tokenize, "split text into a model's vocabulary ids"},

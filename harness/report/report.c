@@ -1,6 +1,7 @@
 /* report.c — dfit_report_write: reads one run back from the store (in one
  * read transaction), applies the frontier and recommendation rules per
- * target (frontier.h), writes the plots (plots.h) and then report.html and
+ * target (frontier.h) and "Does it pay?" per cell against the reference
+ * variant (payoff.h), writes the plots (plots.h) and then report.html and
  * report.md (report_html.c, report_md.c), each to NAME.tmp and renamed.
  * Non-goals: the wording of the report (report_text.c and the two
  * formats), measuring, comparing runs.
@@ -11,8 +12,12 @@
 #include <limits.h>
 #include <math.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "model/llama.h"
+#include "run/token_cost.h"
 
 /* ---- reading the run ------------------------------------------------------------- */
 
@@ -32,6 +37,8 @@ static int workload_index(const struct dfit_store_spec *sp, const char *name)
     return -1;
 }
 
+static int task_names(struct dfit_report *r, struct dfit_err *err);
+
 static int load_run(struct dfit_store *s, int64_t run_id, struct dfit_report *r,
                     struct dfit_err *err)
 {
@@ -49,9 +56,54 @@ static int load_run(struct dfit_store *s, int64_t run_id, struct dfit_report *r,
     }
     if ((rc = dfit_store_get_run(s, run_id, &r->run, err)) ||
         (rc = dfit_store_load_spec(s, run_id, &r->spec, err)) ||
-        (rc = dfit_store_load_cells(s, run_id, false, &r->cells, &r->n_cells, err)))
+        (rc = dfit_store_load_cells(s, run_id, false, &r->cells, &r->n_cells, err)) ||
+        (rc = dfit_store_load_task_accuracy(s, run_id, &r->task_rows, &r->n_task_rows, err)))
         return rc;
+    return task_names(r, err);
+}
+
+/* The distinct eval sets of the run's task-accuracy rows, by their place
+ * in the scenario's list (idx), then first appearance. */
+static int task_names(struct dfit_report *r, struct dfit_err *err)
+{
+    int *idx = calloc(r->n_task_rows + 1, sizeof *idx);
+    r->task_names = calloc(r->n_task_rows + 1, sizeof *r->task_names);
+    if (!idx || !r->task_names) {
+        free(idx);
+        return dfit_err_set(err, DFIT_ENOMEM, "report: out of memory");
+    }
+    for (size_t i = 0; i < r->n_task_rows; i++) {
+        const struct dfit_store_task_row *row = &r->task_rows[i];
+        size_t k = 0;
+        while (k < r->n_task_names && strcmp(r->task_names[k], row->a.task) != 0)
+            k++;
+        if (k < r->n_task_names)
+            continue;
+        for (k = r->n_task_names; k > 0 && idx[k - 1] > row->idx; k--) {
+            r->task_names[k] = r->task_names[k - 1];
+            idx[k] = idx[k - 1];
+        }
+        r->task_names[k] = row->a.task;
+        idx[k] = row->idx;
+        r->n_task_names++;
+    }
+    free(idx);
     return 0;
+}
+
+const struct dfit_task_accuracy *dfit_report_task(const struct dfit_report *r, size_t t, size_t v,
+                                                  size_t k)
+{
+    if (t >= r->spec->n_targets || v >= r->spec->n_variants || k >= r->n_task_names)
+        return NULL;
+    for (size_t i = 0; i < r->n_task_rows; i++) {
+        const struct dfit_store_task_row *row = &r->task_rows[i];
+        if (strcmp(row->target, r->spec->targets[t].name) == 0 &&
+            strcmp(row->variant, r->spec->variants[v].name) == 0 &&
+            strcmp(row->a.task, r->task_names[k]) == 0)
+            return &row->a;
+    }
+    return NULL;
 }
 
 /* ---- one cell ---------------------------------------------------------------------- */
@@ -140,7 +192,7 @@ static void fill_cell(const struct dfit_target_spec *t, enum dfit_quality_axis q
     f->valid = r->valid;
     if (r->status != DFIT_CELL_OK)
         return;
-    if (r->quality.available && qa == DFIT_QUALITY_ACCURACY && r->quality.has_accuracy) {
+    if (qa == DFIT_QUALITY_ACCURACY && r->quality.has_accuracy) {
         f->quality = r->quality.accuracy;
         f->quality_se = r->quality.accuracy_se;
     } else if (r->quality.available && qa == DFIT_QUALITY_TOP1) {
@@ -163,17 +215,87 @@ static void fill_cell(const struct dfit_target_spec *t, enum dfit_quality_axis q
     derive(r, DFIT_PHASE_LOAD, 0, &rc->derived[DFIT_PHASE_LOAD]);
 }
 
+/* ---- "Does it pay?" ------------------------------------------------------------------ */
+
+/* The reference variant (the one the run recorded; else the first, as the
+ * scenario's default) and every variant's per-token cost: as registered,
+ * else read from its file when that still opens. */
+static int resolve_costs(struct dfit_report *r, struct dfit_err *err)
+{
+    size_t nv = r->spec->n_variants;
+    r->reference = nv ? 0 : -1;
+    if (r->run->info.reference) {
+        int v = variant_index(r->spec, r->run->info.reference);
+        if (v >= 0) {
+            r->reference = v;
+            r->reference_recorded = true;
+        }
+    }
+    r->costs = calloc(nv ? nv : 1, sizeof *r->costs);
+    r->costs_read_ = calloc(nv ? nv : 1, sizeof *r->costs_read_);
+    if (!r->costs || !r->costs_read_)
+        return dfit_err_set(err, DFIT_ENOMEM, "report: out of memory");
+    for (size_t v = 0; v < nv; v++) {
+        const struct dfit_store_variant *sv = &r->spec->variants[v];
+        if (sv->has_cost) {
+            r->costs[v] = &sv->cost;
+            continue;
+        }
+        struct dfit_model *m = NULL;
+        if (sv->file && dfit_model_open(sv->file, &m, NULL) == 0 &&
+            dfit_token_cost_of_model(m, &r->costs_read_[v], NULL) == 0)
+            r->costs[v] = &r->costs_read_[v];
+        dfit_model_free(m);
+    }
+    return 0;
+}
+
+/* The payoff of every cell of target t against the reference's cell on the
+ * same workload. */
+static void payoff_target(struct dfit_report *r, size_t t)
+{
+    const struct dfit_report_target *rt = &r->targets[t];
+    const uint32_t kv_bytes = rt->spec->backend && strcmp(rt->spec->backend, "cuda") == 0
+                                  ? 2u : DFIT_TOKEN_COST_KV_F32;
+    for (size_t w = 0; w < r->spec->n_workloads; w++) {
+        const struct dfit_workload_spec *ws = &r->spec->workloads[w];
+        const struct dfit_payoff_workload pw = {.prompt_tokens = ws->prompt_tokens,
+                                                .output_tokens = ws->output_tokens,
+                                                .batch = ws->batch, .kv_value_bytes = kv_bytes};
+        struct dfit_payoff_side sides[2];
+        for (size_t v = 0; v < r->spec->n_variants; v++) {
+            size_t idx[2] = {r->reference >= 0 ? (size_t)r->reference : v, v};
+            for (int i = 0; i < 2; i++) {
+                const struct dfit_store_cell *c = dfit_report_cell_at(r, t, idx[i], w)->c;
+                bool ok = c && c->r.status == DFIT_CELL_OK;
+                sides[i] = (struct dfit_payoff_side){
+                    .cost = r->costs[idx[i]], .file_bytes = r->spec->variants[idx[i]].bytes,
+                    .decode_tokens_per_s = ok ? c->r.decode_tokens_per_s : NAN,
+                    .prefill_tokens_per_s = ok ? c->r.prefill_tokens_per_s : NAN};
+            }
+            struct dfit_payoff *pay = &dfit_report_cell_at(r, t, v, w)->pay;
+            dfit_payoff_compute(&sides[0], &sides[1], &pw, (int)v == r->reference, pay);
+            if (r->reference < 0) {
+                pay->verdict = DFIT_PAYOFF_NA;
+                snprintf(pay->text, sizeof pay->text, "n/a: no reference variant");
+            }
+        }
+    }
+}
+
 /* ---- one target --------------------------------------------------------------------- */
 
-/* Task accuracy when every ok cell with quality has it, else top-1
- * agreement when any has quality, else none. */
+/* Task accuracy when every ok cell with quality (fidelity or task
+ * accuracy) has task accuracy, else top-1 agreement when any has quality,
+ * else none. */
 static enum dfit_quality_axis choose_axis(const struct dfit_report *r, size_t t)
 {
     size_t n_q = 0, n_acc = 0;
     for (size_t v = 0; v < r->spec->n_variants; v++)
         for (size_t w = 0; w < r->spec->n_workloads; w++) {
             const struct dfit_store_cell *c = dfit_report_cell_at(r, t, v, w)->c;
-            if (!c || c->r.status != DFIT_CELL_OK || !c->r.quality.available)
+            if (!c || c->r.status != DFIT_CELL_OK ||
+                (!c->r.quality.available && !c->r.quality.has_accuracy))
                 continue;
             n_q++;
             n_acc += c->r.quality.has_accuracy;
@@ -181,7 +303,9 @@ static enum dfit_quality_axis choose_axis(const struct dfit_report *r, size_t t)
     return n_q == 0 ? DFIT_QUALITY_NONE : n_acc == n_q ? DFIT_QUALITY_ACCURACY : DFIT_QUALITY_TOP1;
 }
 
-static int analyse_target(struct dfit_store *s, struct dfit_report *r, size_t t,
+/* The rules for target t; with_samples also reads each ok cell's
+ * per-request latencies (the plots and the counter figures need them). */
+static int analyse_target(struct dfit_store *s, struct dfit_report *r, size_t t, bool with_samples,
                           struct dfit_err *err)
 {
     struct dfit_report_target *rt = &r->targets[t];
@@ -213,7 +337,7 @@ static int analyse_target(struct dfit_store *s, struct dfit_report *r, size_t t,
         n_cells++;
         if (c->r.status == DFIT_CELL_SKIPPED && !n_skipped++)
             rt->skip_reason = c->r.reason;
-        if (c->r.status == DFIT_CELL_OK && c->r.e2e.n > 0 &&
+        if (with_samples && c->r.status == DFIT_CELL_OK && c->r.e2e.n > 0 &&
             (rc = dfit_store_load_latencies(s, c->id, &rc_->lat, err)))
             goto done;
     }
@@ -247,6 +371,44 @@ done:
     free(cost);
     free(on);
     free(dom);
+    return rc;
+}
+
+/* ---- the whole run -------------------------------------------------------------------- */
+
+/* Reads run run_id (0: the latest) in one read snapshot and applies the
+ * rules to every target; full also reads the latency samples and computes
+ * "Does it pay?". r is cleared by report_clear on any outcome. */
+static int analyse(struct dfit_store *s, int64_t run_id, struct dfit_report *r, bool full,
+                   struct dfit_err *err)
+{
+    sqlite3 *db = dfit_store_db(s);
+    bool in_tx = false;
+    int rc;
+    if (run_id < 0)
+        return dfit_err_set(err, DFIT_ENOTFOUND, "%s: no run %lld", r->db_path, (long long)run_id);
+    if (sqlite3_get_autocommit(db)) { /* one snapshot for every read */
+        if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
+            return dfit_store_fail(s, err, "report: begin read");
+        in_tx = true;
+    }
+    if ((rc = load_run(s, run_id, r, err)))
+        goto done;
+    if (!(r->targets = calloc(r->spec->n_targets ? r->spec->n_targets : 1, sizeof *r->targets))) {
+        rc = dfit_err_set(err, DFIT_ENOMEM, "report: out of memory");
+        goto done;
+    }
+    if (full && (rc = resolve_costs(r, err)))
+        goto done;
+    for (size_t t = 0; t < r->spec->n_targets; t++) {
+        if ((rc = analyse_target(s, r, t, full, err)))
+            goto done;
+        if (full)
+            payoff_target(r, t);
+    }
+done:
+    if (in_tx)
+        sqlite3_exec(db, rc ? "ROLLBACK" : "COMMIT", NULL, NULL, NULL);
     return rc;
 }
 
@@ -354,6 +516,10 @@ static void report_clear(struct dfit_report *r)
         dfit_fit_free(rt->fit);
     }
     free(r->targets);
+    dfit_store_task_rows_free(r->task_rows, r->n_task_rows);
+    free(r->task_names);
+    free(r->costs);
+    free(r->costs_read_);
     dfit_store_cells_free(r->cells, r->n_cells);
     dfit_store_spec_free(r->spec);
     dfit_store_runs_free(r->run, r->run ? 1 : 0);
@@ -366,31 +532,11 @@ int dfit_report_write(struct dfit_store *s, int64_t run_id, const char *dir,
     struct dfit_report r = {.db_path = dfit_store_path(s), .dir = dir};
     struct dfit_plots *p = NULL;
     char plot_dir[PATH_MAX];
-    sqlite3 *db = dfit_store_db(s);
-    bool in_tx = false;
     int rc;
     if (out)
         memset(out, 0, sizeof *out);
-    if (run_id < 0)
-        return dfit_err_set(err, DFIT_ENOTFOUND, "%s: no run %lld", r.db_path, (long long)run_id);
-    if (sqlite3_get_autocommit(db)) { /* one snapshot for every read */
-        if (sqlite3_exec(db, "BEGIN", NULL, NULL, NULL) != SQLITE_OK)
-            return dfit_store_fail(s, err, "report: begin read");
-        in_tx = true;
-    }
-    if ((rc = load_run(s, run_id, &r, err)))
+    if ((rc = analyse(s, run_id, &r, true, err)))
         goto done;
-    if (!(r.targets = calloc(r.spec->n_targets ? r.spec->n_targets : 1, sizeof *r.targets))) {
-        rc = dfit_err_set(err, DFIT_ENOMEM, "report: out of memory");
-        goto done;
-    }
-    for (size_t t = 0; t < r.spec->n_targets; t++)
-        if ((rc = analyse_target(s, &r, t, err)))
-            goto done;
-    if (in_tx) {
-        sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-        in_tx = false;
-    }
     int n = snprintf(plot_dir, sizeof plot_dir, "%s/plots", dir);
     if (n < 0 || (size_t)n >= sizeof plot_dir) {
         rc = dfit_err_set(err, DFIT_ERANGE, "%s: path too long", dir);
@@ -413,9 +559,71 @@ int dfit_report_write(struct dfit_store *s, int64_t run_id, const char *dir,
         !(opt && opt->quiet))
         fprintf(opt && opt->notes ? opt->notes : stderr, "dfit report: %s\n", r.plots.message);
 done:
-    if (in_tx)
-        sqlite3_exec(db, "ROLLBACK", NULL, NULL, NULL);
     dfit_plots_close(p);
     report_clear(&r);
     return rc;
+}
+
+/* ---- the recommendations alone ---------------------------------------------------------- */
+
+static char *keep(char **at, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    memcpy(*at, s, n);
+    char *r = *at;
+    *at += n;
+    return r;
+}
+
+int dfit_report_summary(struct dfit_store *s, int64_t run_id, struct dfit_report_summary **out,
+                        struct dfit_err *err)
+{
+    struct dfit_report r = {.db_path = dfit_store_path(s)};
+    struct dfit_report_summary *sum = NULL;
+    *out = NULL;
+    int rc = analyse(s, run_id, &r, false, err);
+    if (rc)
+        goto done;
+    size_t nt = r.spec->n_targets, bytes = 0;
+    if (!(sum = calloc(1, sizeof *sum)) ||
+        !(sum->targets = calloc(nt ? nt : 1, sizeof *sum->targets)))
+        goto nomem;
+    for (size_t t = 0; t < nt; t++) {
+        struct dfit_report_summary_target *st = &sum->targets[t];
+        dfit_report_summarise(&r, t, st);
+        const char *strs[] = {st->target, st->variant_name, st->skip_reason};
+        for (int i = 0; i < 3; i++)
+            bytes += strs[i] ? strlen(strs[i]) + 1 : 0;
+    }
+    char *at = sum->strings_ = malloc(bytes + 1);
+    if (!at)
+        goto nomem;
+    for (size_t t = 0; t < nt; t++) {
+        struct dfit_report_summary_target *st = &sum->targets[t];
+        st->target = keep(&at, st->target);
+        st->variant_name = keep(&at, st->variant_name);
+        st->skip_reason = keep(&at, st->skip_reason);
+    }
+    sum->run_id = r.run->id;
+    sum->n_targets = nt;
+    *out = sum;
+    sum = NULL;
+    goto done;
+nomem:
+    rc = dfit_err_set(err, DFIT_ENOMEM, "report: out of memory");
+done:
+    dfit_report_summary_free(sum);
+    report_clear(&r);
+    return rc;
+}
+
+void dfit_report_summary_free(struct dfit_report_summary *sum)
+{
+    if (!sum)
+        return;
+    free(sum->targets);
+    free(sum->strings_);
+    free(sum);
 }

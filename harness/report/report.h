@@ -9,9 +9,10 @@
  * strings) is escaped for the format it lands in (escape.h); plots get
  * user text only through data files (plots.h).
  *
- * The first part is the interface the runner and `dfit report` use; the
- * second is shared by report.c, report_text.c, report_html.c and
- * report_md.c only.
+ * The first part is the interface the runner and `dfit report` use —
+ * including dfit_report_summary, the one source of the recommendation per
+ * target that both the report and `dfit run`'s last lines show; the second
+ * is shared by report.c, report_text.c, report_html.c and report_md.c only.
  * Non-goals: measuring, comparing two runs, serving the report.
  */
 #ifndef DFIT_REPORT_REPORT_H
@@ -22,6 +23,7 @@
 #include <stdio.h>
 
 #include "report/frontier.h"
+#include "report/payoff.h"
 #include "report/plots.h"
 #include "store/store.h"
 #include "store/store_report.h"
@@ -53,6 +55,60 @@ int dfit_report_write(struct dfit_store *s, int64_t run_id, const char *dir,
                       const struct dfit_report_options *opt, struct dfit_report_outcome *out,
                       struct dfit_err *err);
 
+/* ---- the recommendation of each target ---------------------------------------
+ * One source of truth for "what does this run recommend": the report's
+ * Recommendations section and the lines `dfit run` prints both come from
+ * it (rules: frontier.h, docs/report.md). */
+
+enum dfit_report_verdict {
+    DFIT_VERDICT_RECOMMENDED = 0, /* a variant meets every SLO on every workload */
+    DFIT_VERDICT_CLOSEST = 1,     /* none does; `variant` misses by the least */
+    DFIT_VERDICT_UNMEASURED = 2,  /* no variant was measured on every workload */
+    DFIT_VERDICT_SKIPPED = 3,     /* every cell of the target was skipped */
+    DFIT_VERDICT_NOT_RUN = 4,     /* the run holds no cell of the target */
+};
+
+struct dfit_report_summary_target {
+    const char *target;            /* the target's name */
+    enum dfit_report_verdict verdict;
+    enum dfit_quality_axis qaxis;  /* the target's quality axis */
+    int variant;                   /* RECOMMENDED, CLOSEST: its index; else -1 */
+    const char *variant_name;      /* ...and name; else NULL */
+    /* RECOMMENDED, CLOSEST: the variant's aggregates over the workloads
+     * (quality on qaxis, the lowest; costs the highest; NAN unknown) */
+    double quality, quality_se, p95_e2e_ms, memory_mib, usd_per_mtok;
+    bool invalid;                  /* some of its cells are INVALID */
+    int n_misses;                  /* CLOSEST: how many SLO misses */
+    char miss[256];                /* CLOSEST: its worst-first miss with its
+                                      workload, "p95 TPOT 41.2 ms > 30 ms on
+                                      workload chat"; else "" */
+    const char *skip_reason;       /* SKIPPED: the first skipped cell's reason */
+};
+
+/* Every target of a run, in registration order. Strings are owned. */
+struct dfit_report_summary {
+    int64_t run_id;
+    size_t n_targets;
+    struct dfit_report_summary_target *targets; /* [n_targets] */
+    char *strings_;
+};
+
+/* Reads run run_id (0: the latest) and applies the recommendation rules to
+ * every target, as dfit_report_write does. On failure *out is NULL; errors
+ * as dfit_report_write's (no files are written). Free with
+ * dfit_report_summary_free. */
+int dfit_report_summary(struct dfit_store *s, int64_t run_id, struct dfit_report_summary **out,
+                        struct dfit_err *err);
+void dfit_report_summary_free(struct dfit_report_summary *sum); /* accepts NULL */
+
+/* One target's recommendation as plain text (not escaped: the caller
+ * escapes it for where it goes), without the target's name:
+ * "f32 (meets every SLO; top-1 agreement 0.953, p95 e2e 12 ms, peak memory
+ * 60 MiB)", "no variant meets every SLO; closest: q4_0 (p95 TPOT 41.2 ms >
+ * 30 ms on workload chat)", "skipped: REASON", "no variant was measured on
+ * every workload", "not measured in this run". Returns buf. */
+char *dfit_report_summary_line(const struct dfit_report_summary_target *t, char *buf, size_t cap);
+
 /* ---- shared by the report's own files --------------------------------------- */
 
 /* Derived hardware-counter figures of one phase of a cell; NAN when an
@@ -72,6 +128,7 @@ struct dfit_report_cell {
     bool frontier[DFIT_COST_COUNT];   /* on that axis's frontier (this workload) */
     int dominated_by[DFIT_COST_COUNT];/* variant index, -1 none */
     struct dfit_report_derived derived[DFIT_PHASE_COUNT];
+    struct dfit_payoff pay;           /* "Does it pay?" against the reference */
 };
 
 struct dfit_report_target {
@@ -96,6 +153,16 @@ struct dfit_report {
     size_t n_cells;
     struct dfit_report_target *targets; /* [spec->n_targets] */
     struct dfit_plots_outcome plots;
+    struct dfit_store_task_row *task_rows; /* the run's task accuracy rows */
+    size_t n_task_rows;
+    const char **task_names;          /* [n_task_names] distinct sets, by idx */
+    size_t n_task_names;
+    int reference;                    /* variant index of the reference; -1 none */
+    bool reference_recorded;          /* false: the run did not record it (the
+                                         first variant stands in) */
+    const struct dfit_token_cost **costs; /* [n_variants] per-token cost, NULL unknown */
+    struct dfit_token_cost *costs_read_; /* [n_variants] storage: costs read from
+                                            the files when the run has none */
 };
 
 static inline struct dfit_report_cell *dfit_report_cell_at(const struct dfit_report *r,
@@ -104,6 +171,13 @@ static inline struct dfit_report_cell *dfit_report_cell_at(const struct dfit_rep
     return &r->targets[t].cells[v * r->spec->n_workloads + w];
 }
 
+/* The summary of target t of an analysed report; strings point into r. */
+void dfit_report_summarise(const struct dfit_report *r, size_t t,
+                           struct dfit_report_summary_target *out);
+/* Task accuracy of variant v on target t on set k (an index into
+ * task_names), or NULL when the run holds none. */
+const struct dfit_task_accuracy *dfit_report_task(const struct dfit_report *r, size_t t, size_t v,
+                                                  size_t k);
 /* Where report text goes: HTML or Markdown. */
 struct dfit_report_out {
     FILE *f;
@@ -118,6 +192,12 @@ void dfit_report_markup(const struct dfit_report_out *o, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 /* Bold text (escaped). */
 void dfit_report_strong(const struct dfit_report_out *o, const char *s);
+/* A task accuracy as "0.25 ± 0.068 (n 40)", "n/a (reason)", or "-" for NULL. */
+void dfit_report_put_task(const struct dfit_report_out *o, const struct dfit_task_accuracy *a);
+/* Variant v's task accuracy on target t pooled over every set (its cells'
+ * accuracy), "0.25 ± 0.068", or "-" when it has none. */
+void dfit_report_put_pooled(const struct dfit_report_out *o, const struct dfit_report *r, size_t t,
+                            size_t v);
 
 /* Sentences shared by both formats (report_text.c), written inline. */
 void dfit_report_put_slos(const struct dfit_report_out *o, const struct dfit_report_target *t);
@@ -143,6 +223,11 @@ void dfit_report_put_derived(const struct dfit_report_out *o, double v, const ch
 char *dfit_report_ms(const struct dfit_summary *s, double ns, char *buf, size_t cap);
 char *dfit_report_bytes(uint64_t v, char *buf, size_t cap);
 char *dfit_report_num(double v, char *buf, size_t cap);
+
+/* The "Does it pay?" table of target t (report_payoff.c). */
+void dfit_report_payoff_md(const struct dfit_report_out *o, const struct dfit_report *r, size_t t);
+void dfit_report_payoff_html(const struct dfit_report_out *o, const struct dfit_report *r,
+                             size_t t);
 
 /* The two formats; 0, or -1 when f reports a write error. */
 int dfit_report_html(const struct dfit_report *r, FILE *f);

@@ -1,11 +1,11 @@
 /* report_html.c — report.html: one self-contained page (inline CSS, the
  * plots as inline SVG, no scripts, no external resources). Per target: the
- * recommendation and why, every other variant's place, the measurement and
- * counter tables, the plots; then the variants, workloads, machine and
- * method. User text goes through dfit_report_text (escaped); the SVG comes
- * from gnuplot (whose text output is XML-escaped and whose labels came only
- * from sanitised data files) and is refused if it holds script or foreign
- * content.
+ * recommendation and why, every other variant's place, the measurement
+ * table, "Does it pay?" (report_payoff.c), the counter table, the plots;
+ * then the variants, workloads, machine and method. User text goes through
+ * dfit_report_text (escaped); the SVG comes from gnuplot (whose text output
+ * is XML-escaped and whose labels came only from sanitised data files) and
+ * is refused if it holds script or foreign content.
  * Non-goals: interactivity, styling beyond legibility.
  */
 #include "report/report.h"
@@ -260,6 +260,36 @@ static void counter_table(const struct dfit_report_out *o, const struct dfit_rep
     dfit_report_markup(o, "</table></div>\n");
 }
 
+/* Per variant, its task accuracy on each CSV eval set of the run and
+ * pooled over all of them; nothing when the run scored no set. */
+static void task_table(const struct dfit_report_out *o, const struct dfit_report *r, size_t t)
+{
+    if (r->n_task_names == 0)
+        return;
+    dfit_report_markup(o, "<h3>Task accuracy</h3>\n<div class=\"scroll\"><table>\n<tr>"
+                       "<th class=\"l\">variant</th>");
+    for (size_t k = 0; k < r->n_task_names; k++) {
+        dfit_report_markup(o, "<th>");
+        dfit_report_text(o, r->task_names[k]);
+        dfit_report_markup(o, "</th>");
+    }
+    dfit_report_markup(o, "<th>all sets (pooled)</th></tr>\n");
+    for (size_t v = 0; v < r->spec->n_variants; v++) {
+        dfit_report_markup(o, "<tr><td class=\"l\">");
+        dfit_report_text(o, r->spec->variants[v].name);
+        dfit_report_markup(o, "</td>");
+        for (size_t k = 0; k < r->n_task_names; k++) {
+            dfit_report_markup(o, "<td>");
+            dfit_report_put_task(o, dfit_report_task(r, t, v, k));
+            dfit_report_markup(o, "</td>");
+        }
+        dfit_report_markup(o, "<td>");
+        dfit_report_put_pooled(o, r, t, v);
+        dfit_report_markup(o, "</td></tr>\n");
+    }
+    dfit_report_markup(o, "</table></div>\n");
+}
+
 /* ---- sections ------------------------------------------------------------------------------- */
 
 static void target_section(const struct dfit_report_out *o, const struct dfit_report *r,
@@ -292,7 +322,7 @@ static void target_section(const struct dfit_report_out *o, const struct dfit_re
     dfit_report_markup(o, ".<br>Quality axis: ");
     dfit_report_text(o, dfit_quality_axis_name(rt->qaxis));
     dfit_report_text(o, rt->qaxis == DFIT_QUALITY_ACCURACY
-                            ? " (every measured variant was scored on the task eval set)."
+                            ? " (every measured variant was scored on the task eval sets)."
                         : rt->qaxis == DFIT_QUALITY_TOP1
                             ? " (task accuracy was not measured for every variant)."
                             : " (no quality was measured on this target).");
@@ -307,8 +337,11 @@ static void target_section(const struct dfit_report_out *o, const struct dfit_re
         dfit_report_put_why(o, r, t, v);
         dfit_report_markup(o, "</li>\n");
     }
-    dfit_report_markup(o, "</ul>\n<h3>Measurements</h3>\n");
+    dfit_report_markup(o, "</ul>\n");
+    task_table(o, r, t);
+    dfit_report_markup(o, "<h3>Measurements</h3>\n");
     measurement_table(o, r, t);
+    dfit_report_payoff_html(o, r, t);
     dfit_report_markup(o, "<h3>Hardware counters</h3>\n");
     counter_table(o, r, t);
     dfit_report_markup(o, "<h3>Plots</h3>\n");
@@ -342,34 +375,23 @@ static void summary_section(const struct dfit_report_out *o, const struct dfit_r
                        "<th class=\"l\">target</th><th class=\"l\">recommended variant</th>"
                        "<th>quality</th><th class=\"l\">note</th></tr>\n");
     for (size_t t = 0; t < r->spec->n_targets; t++) {
-        const struct dfit_report_target *rt = &r->targets[t];
-        const struct dfit_fit *f = rt->fit;
+        struct dfit_report_summary_target st;
+        char b[32], line[1024];
+        dfit_report_summarise(r, t, &st);
         dfit_report_markup(o, "<tr><td class=\"l\"><a href=\"#target-%zu\">", t);
-        dfit_report_text(o, rt->spec->name);
+        dfit_report_text(o, st.target);
         dfit_report_markup(o, "</a></td><td class=\"l\">");
-        char b[32];
-        if (f->recommended >= 0) {
-            const struct dfit_fit_variant *fv = &f->variants[f->recommended];
-            dfit_report_strong(o, r->spec->variants[f->recommended].name);
+        if (st.verdict == DFIT_VERDICT_RECOMMENDED) {
+            dfit_report_strong(o, st.variant_name);
             dfit_report_markup(o, "</td><td>");
-            dfit_report_text(o, dfit_report_num(fv->quality, b, sizeof b));
+            dfit_report_text(o, dfit_report_num(st.quality, b, sizeof b));
             dfit_report_markup(o, "</td><td class=\"l\">");
-            dfit_report_text(o, fv->invalid ? "meets every SLO; flagged: INVALID cells"
-                                            : "meets every SLO");
+            dfit_report_text(o, st.invalid ? "meets every SLO; flagged: INVALID cells"
+                                           : "meets every SLO");
         } else {
             dfit_report_text(o, "none");
             dfit_report_markup(o, "</td><td></td><td class=\"l\">");
-            if (rt->n_cells == 0) {
-                dfit_report_text(o, "not measured in this run");
-            } else if (rt->skipped) {
-                dfit_report_text(o, "target skipped: ");
-                dfit_report_text(o, rt->skip_reason);
-            } else if (f->closest >= 0) {
-                dfit_report_text(o, "no variant meets every SLO; closest: ");
-                dfit_report_text(o, r->spec->variants[f->closest].name);
-            } else {
-                dfit_report_text(o, "no variant was measured on every workload");
-            }
+            dfit_report_text(o, dfit_report_summary_line(&st, line, sizeof line));
         }
         dfit_report_markup(o, "</td></tr>\n");
     }
@@ -391,7 +413,8 @@ static void spec_sections(const struct dfit_report_out *o, const struct dfit_rep
     dfit_report_markup(o, "<h2 id=\"variants\">Variants</h2>\n<div class=\"scroll\"><table>\n"
                        "<tr><th class=\"l\">name</th><th class=\"l\">file</th>"
                        "<th class=\"l\">SHA-256</th><th>size</th><th>parameters</th>"
-                       "<th>bits/weight</th><th class=\"l\">recipe</th>"
+                       "<th>bits/weight</th><th>weights read per token</th>"
+                       "<th>MFLOP per token (dense, sparse)</th><th class=\"l\">recipe</th>"
                        "<th class=\"l\">lineage</th></tr>\n");
     for (size_t v = 0; v < r->spec->n_variants; v++) {
         const struct dfit_store_variant *sv = &r->spec->variants[v];
@@ -405,6 +428,18 @@ static void spec_sections(const struct dfit_report_out *o, const struct dfit_rep
         td(o, dfit_report_bytes(sv->bytes, b1, sizeof b1));
         td(o, sv->n_params ? dfit_fmt_u64(b2, sizeof b2, sv->n_params) : "n/a");
         td(o, dfit_report_num(sv->bits_per_weight, b3, sizeof b3));
+        const struct dfit_token_cost *c = r->costs ? r->costs[v] : NULL; /* token_cost.h */
+        td(o, c ? dfit_report_bytes(c->bytes_per_token, b1, sizeof b1) : "n/a");
+        if (c) {
+            char b4[32];
+            dfit_report_num((double)c->flops_per_token / 1e6, b2, sizeof b2);
+            dfit_report_num((double)c->sparse_flops_per_token / 1e6, b4, sizeof b4);
+            dfit_report_markup(o, "<td>");
+            dfit_report_textf(o, "%s, %s", b2, b4);
+            dfit_report_markup(o, "</td>");
+        } else {
+            td(o, "n/a");
+        }
         dfit_report_markup(o, "<td class=\"l\">");
         dfit_report_text(o, sv->recipe ? sv->recipe : "-");
         dfit_report_markup(o, "</td><td class=\"l\">");
@@ -490,7 +525,8 @@ static void method_section(const struct dfit_report_out *o)
         "measured span.");
     dfit_report_markup(o, "</li>\n<li>");
     dfit_report_text(o,
-        "Quality: task accuracy on the CSV eval set when every measured variant of the target "
+        "Quality: task accuracy pooled over the scenario's CSV eval sets (each set's accuracy is in "
+        "the target's task accuracy table) when every measured variant of the target "
         "has it, else top-1 agreement with the reference variant's argmax (as llama.cpp's "
         "perplexity tool defines it); ± is the standard error. The min_quality SLO applies to "
         "that axis.");

@@ -1,7 +1,7 @@
 /* report_md.c — report.md: the report's summary in Markdown for a pull
  * request: the recommendations, per target the verdict, every variant's
- * place and a compact table, links to the plot files (PNG and SVG under
- * plots/), and the machine. User text goes through dfit_report_text, which
+ * place, a compact table and "Does it pay?" (report_payoff.c), links to the
+ * plot files (PNG and SVG under plots/), and the machine. User text goes through dfit_report_text, which
  * escapes it as Markdown inline text that stays inside its table cell.
  * Non-goals: the full tables and counters (report.html has them).
  */
@@ -28,35 +28,54 @@ static void summary(const struct dfit_report_out *o, const struct dfit_report *r
     dfit_report_markup(o, "## Recommendations\n\n| target | recommended | quality | note |\n"
                           "| --- | --- | ---: | --- |\n");
     for (size_t t = 0; t < r->spec->n_targets; t++) {
-        const struct dfit_report_target *rt = &r->targets[t];
-        const struct dfit_fit *f = rt->fit;
+        struct dfit_report_summary_target st;
+        char line[1024];
+        dfit_report_summarise(r, t, &st);
         dfit_report_markup(o, "| ");
-        dfit_report_text(o, rt->spec->name);
+        dfit_report_text(o, st.target);
         cell_sep(o);
-        if (f->recommended >= 0) {
-            const struct dfit_fit_variant *fv = &f->variants[f->recommended];
-            dfit_report_strong(o, r->spec->variants[f->recommended].name);
+        if (st.verdict == DFIT_VERDICT_RECOMMENDED) {
+            dfit_report_strong(o, st.variant_name);
             cell_sep(o);
-            put_num(o, fv->quality);
+            put_num(o, st.quality);
             cell_sep(o);
-            dfit_report_text(o, fv->invalid ? "meets every SLO; flagged: INVALID cells"
-                                            : "meets every SLO");
+            dfit_report_text(o, st.invalid ? "meets every SLO; flagged: INVALID cells"
+                                           : "meets every SLO");
         } else {
             dfit_report_text(o, "none");
             cell_sep(o);
             cell_sep(o);
-            if (rt->n_cells == 0) {
-                dfit_report_text(o, "not measured in this run");
-            } else if (rt->skipped) {
-                dfit_report_text(o, "target skipped: ");
-                dfit_report_text(o, rt->skip_reason);
-            } else if (f->closest >= 0) {
-                dfit_report_text(o, "no variant meets every SLO; closest: ");
-                dfit_report_text(o, r->spec->variants[f->closest].name);
-            } else {
-                dfit_report_text(o, "no variant was measured on every workload");
-            }
+            dfit_report_text(o, dfit_report_summary_line(&st, line, sizeof line));
         }
+        dfit_report_markup(o, " |\n");
+    }
+    dfit_report_markup(o, "\n");
+}
+
+/* Per variant, its task accuracy on each CSV eval set and pooled. */
+static void task_table(const struct dfit_report_out *o, const struct dfit_report *r, size_t t)
+{
+    if (r->n_task_names == 0)
+        return;
+    dfit_report_markup(o, "Task accuracy:\n\n| variant |");
+    for (size_t k = 0; k < r->n_task_names; k++) {
+        dfit_report_markup(o, " ");
+        dfit_report_text(o, r->task_names[k]);
+        dfit_report_markup(o, " |");
+    }
+    dfit_report_markup(o, " all sets (pooled) |\n| --- |");
+    for (size_t k = 0; k <= r->n_task_names; k++)
+        dfit_report_markup(o, " ---: |");
+    dfit_report_markup(o, "\n");
+    for (size_t v = 0; v < r->spec->n_variants; v++) {
+        dfit_report_markup(o, "| ");
+        dfit_report_text(o, r->spec->variants[v].name);
+        for (size_t k = 0; k < r->n_task_names; k++) {
+            cell_sep(o);
+            dfit_report_put_task(o, dfit_report_task(r, t, v, k));
+        }
+        cell_sep(o);
+        dfit_report_put_pooled(o, r, t, v);
         dfit_report_markup(o, " |\n");
     }
     dfit_report_markup(o, "\n");
@@ -155,7 +174,9 @@ static void target(const struct dfit_report_out *o, const struct dfit_report *r,
         dfit_report_markup(o, "\n");
     }
     dfit_report_markup(o, "\n");
+    task_table(o, r, t);
     table(o, r, t);
+    dfit_report_payoff_md(o, r, t);
     plot_links(o, r, t);
 }
 

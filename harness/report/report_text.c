@@ -134,6 +134,118 @@ void dfit_report_put_derived(const struct dfit_report_out *o, double v, const ch
     dfit_report_text(o, ")");
 }
 
+void dfit_report_put_task(const struct dfit_report_out *o, const struct dfit_task_accuracy *a)
+{
+    char b[32], se[32];
+    if (!a) {
+        dfit_report_text(o, "-");
+    } else if (a->available) {
+        snprintf(b, sizeof b, "%.4f", a->accuracy);
+        dfit_report_textf(o, "%s ± %s (n %llu)", b, dfit_report_num(a->accuracy_se, se, sizeof se),
+                          (unsigned long long)a->n_items);
+    } else {
+        dfit_report_text(o, "n/a (");
+        dfit_report_text(o, a->reason[0] ? a->reason : "not measured");
+        dfit_report_text(o, ")");
+    }
+}
+
+void dfit_report_put_pooled(const struct dfit_report_out *o, const struct dfit_report *r, size_t t,
+                            size_t v)
+{
+    char b[32], se[32];
+    for (size_t w = 0; w < r->spec->n_workloads; w++) {
+        const struct dfit_store_cell *c = dfit_report_cell_at(r, t, v, w)->c;
+        if (c && c->r.quality.has_accuracy) {
+            snprintf(b, sizeof b, "%.4f", c->r.quality.accuracy);
+            dfit_report_textf(o, "%s ± %s", b, dfit_report_num(c->r.quality.accuracy_se, se, sizeof se));
+            return;
+        }
+    }
+    dfit_report_text(o, "-");
+}
+
+/* ---- the recommendation of a target -------------------------------------------------------- */
+
+void dfit_report_summarise(const struct dfit_report *r, size_t t,
+                           struct dfit_report_summary_target *o)
+{
+    const struct dfit_report_target *rt = &r->targets[t];
+    const struct dfit_fit *f = rt->fit;
+    memset(o, 0, sizeof *o);
+    o->target = rt->spec->name;
+    o->qaxis = rt->qaxis;
+    o->variant = -1;
+    o->quality = o->quality_se = o->p95_e2e_ms = o->memory_mib = o->usd_per_mtok = NAN;
+    if (rt->n_cells == 0) {
+        o->verdict = DFIT_VERDICT_NOT_RUN;
+    } else if (rt->skipped) {
+        o->verdict = DFIT_VERDICT_SKIPPED;
+        o->skip_reason = rt->skip_reason ? rt->skip_reason : "";
+    } else if (f->recommended >= 0) {
+        o->verdict = DFIT_VERDICT_RECOMMENDED;
+        o->variant = f->recommended;
+    } else if (f->closest >= 0) {
+        o->verdict = DFIT_VERDICT_CLOSEST;
+        o->variant = f->closest;
+    } else {
+        o->verdict = DFIT_VERDICT_UNMEASURED;
+    }
+    if (o->variant < 0)
+        return;
+    const struct dfit_fit_variant *fv = &f->variants[o->variant];
+    o->variant_name = r->spec->variants[o->variant].name;
+    o->quality = fv->quality;
+    o->quality_se = fv->quality_se;
+    o->p95_e2e_ms = fv->p95_e2e_ms;
+    o->memory_mib = fv->memory_mib;
+    o->usd_per_mtok = fv->usd_per_mtok;
+    o->invalid = fv->invalid;
+    o->n_misses = fv->n_misses;
+    const struct dfit_slo_miss *worst = NULL;
+    for (int i = 0; i < fv->n_misses; i++)
+        if (!worst || fv->misses[i].excess > worst->excess)
+            worst = &fv->misses[i];
+    if (worst) {
+        char m[160];
+        snprintf(o->miss, sizeof o->miss, "%s on workload %s", dfit_slo_miss_text(worst, m, sizeof m),
+                 r->spec->workloads[worst->workload].name);
+    }
+}
+
+char *dfit_report_summary_line(const struct dfit_report_summary_target *t, char *buf, size_t cap)
+{
+    char a[32], b[32], c[32];
+    const char *what = t->qaxis == DFIT_QUALITY_ACCURACY ? "task accuracy"
+                     : t->qaxis == DFIT_QUALITY_TOP1 ? "top-1 agreement" : "quality";
+    switch (t->verdict) {
+    case DFIT_VERDICT_RECOMMENDED:
+        snprintf(buf, cap, "%s (meets every SLO; %s %s, p95 e2e %s ms, peak memory %s MiB%s)",
+                 t->variant_name, what, dfit_frontier_fmt_value(t->quality, a, sizeof a),
+                 dfit_frontier_fmt_value(t->p95_e2e_ms, b, sizeof b),
+                 dfit_frontier_fmt_value(t->memory_mib, c, sizeof c),
+                 t->invalid ? "; flagged: INVALID cells" : "");
+        break;
+    case DFIT_VERDICT_CLOSEST:
+        snprintf(buf, cap, "no variant meets every SLO; closest: %s%s%s%s%s", t->variant_name,
+                 t->miss[0] ? " (" : "", t->miss, t->n_misses > 1 ? ", and more" : "",
+                 t->miss[0] ? ")" : "");
+        break;
+    case DFIT_VERDICT_UNMEASURED:
+        snprintf(buf, cap, "no variant was measured on every workload");
+        break;
+    case DFIT_VERDICT_SKIPPED:
+        snprintf(buf, cap, "skipped: %s", t->skip_reason && *t->skip_reason ? t->skip_reason
+                                                                          : "no reason recorded");
+        break;
+    case DFIT_VERDICT_NOT_RUN:
+    default:
+        snprintf(buf, cap, "not measured in this run");
+        break;
+    }
+    return buf;
+}
+
 /* ---- SLOs and verdicts ------------------------------------------------------------------------- */
 
 void dfit_report_put_slos(const struct dfit_report_out *o, const struct dfit_report_target *t)

@@ -35,6 +35,8 @@ struct dfit_counters {
     int n;
     struct event *ev;                    /* [n] */
     int event_set;                       /* PAPI_NULL when none */
+    bool assigned;                       /* event_set has its component: it may be
+                                            cleaned up and destroyed */
     bool papi_ref;                       /* holds a reference on PAPI's init */
     bool running;
     int n_slots;
@@ -45,8 +47,10 @@ struct dfit_counters {
 };
 
 /* PAPI is initialised once per process and shut down when the last set
- * closes. Counters are used from one thread (the worker's). */
+ * closes (or dfit_counters_shutdown, after dfit_counters_init). Counters
+ * are used from one thread (the worker's). */
 static int papi_users;
+static bool papi_preinit;        /* dfit_counters_init holds a reference */
 
 /* ---- why an event cannot be counted ------------------------------------- */
 
@@ -160,27 +164,97 @@ static bool is_kernel_only_event(const char *name)
     return false;
 }
 
+/* PAPI's words for code (PAPI_strerror is NULL for a code it does not know). */
+static const char *papi_error(int code, char *buf, size_t cap)
+{
+    const char *s = PAPI_strerror(code);
+    if (s)
+        return s;
+    snprintf(buf, cap, "PAPI error %d", code);
+    return buf;
+}
+
+/* "what: PAPI's words; context", or, when PAPI ran out of memory, "PAPI
+ * could not allocate (what: PAPI's words)". */
+static void papi_reason(char *buf, size_t cap, const char *what, int code, const char *context)
+{
+    char eb[32];
+    const char *words = papi_error(code, eb, sizeof eb);
+    if (code == PAPI_ENOMEM)
+        snprintf(buf, cap, "PAPI could not allocate (%s: %s)", what, words);
+    else
+        snprintf(buf, cap, "%s: %s%s%s", what, words, context && context[0] ? "; " : "",
+                 context ? context : "");
+}
+
 static void set_reason(struct event *e, const char *what, int code, const char *context)
 {
     e->available = false;
     e->slot = -1;
-    snprintf(e->reason, sizeof e->reason, "%s: %s%s%s", what, PAPI_strerror(code),
-             context && context[0] ? "; " : "", context ? context : "");
+    papi_reason(e->reason, sizeof e->reason, what, code, context);
 }
 
 /* ---- start and stop ------------------------------------------------------ */
 
-static void mark_all(struct dfit_counters *c, const char *fmt, int code)
+/* Takes a reference on PAPI, initialising it when nobody holds one. PAPI_OK
+ * or PAPI's error code. */
+static int papi_acquire(void)
 {
-    for (int i = 0; i < c->n; i++) {
-        c->ev[i].available = false;
-        c->ev[i].slot = -1;
-        snprintf(c->ev[i].reason, sizeof c->ev[i].reason, "%s: %s", fmt, PAPI_strerror(code));
+    if (papi_users == 0 && PAPI_is_initialized() == PAPI_NOT_INITED) {
+        int v = PAPI_library_init(PAPI_VER_CURRENT);
+        if (v != PAPI_VER_CURRENT)
+            return v < 0 ? v : PAPI_EINVAL;
+    }
+    papi_users++;
+    return PAPI_OK;
+}
+
+static void papi_release(void)
+{
+    if (papi_users > 0 && --papi_users == 0)
+        PAPI_shutdown();
+}
+
+void dfit_counters_init(const char *const *names, int n)
+{
+    if (!papi_preinit && papi_acquire() == PAPI_OK)
+        papi_preinit = true;
+    if (!papi_preinit)
+        return;
+    if (n <= 0 || !names) {
+        names = dfit_counters_default;
+        n = DFIT_COUNTERS_N_DEFAULT;
+    }
+    /* the first look-up of an event builds PAPI's tables for it */
+    for (int i = 0; i < n; i++) {
+        int code = 0;
+        if (names[i] && names[i][0])
+            (void)PAPI_event_name_to_code(names[i], &code); /* an unknown name fails later, with its reason */
     }
 }
 
-/* Adds event e to the set and checks that the set still starts. */
-static void add_event(struct dfit_counters *c, struct event *e, bool user_only,
+void dfit_counters_shutdown(void)
+{
+    if (papi_preinit) {
+        papi_preinit = false;
+        papi_release();
+    }
+}
+
+/* Every event that is available or not yet tried becomes unavailable with
+ * this reason (those already refused keep their own). */
+static void mark_all(struct dfit_counters *c, const char *what, int code)
+{
+    for (int i = 0; i < c->n; i++)
+        if (c->ev[i].available || !c->ev[i].reason[0])
+            set_reason(&c->ev[i], what, code, NULL);
+    c->n_slots = 0;
+}
+
+/* Adds event e to the set and checks that the set still starts. Returns
+ * false when the set is left in a state no other event can be added to
+ * (then every event is marked unavailable). */
+static bool add_event(struct dfit_counters *c, struct event *e, bool user_only,
                       const char *hw_context, const char *comp_context)
 {
     int code = 0;
@@ -189,7 +263,7 @@ static void add_event(struct dfit_counters *c, struct event *e, bool user_only,
         set_reason(e, "PAPI_event_name_to_code", rc,
                    rc == PAPI_ENOEVNT ? "not an event PAPI knows here (see papi_native_avail)"
                                       : comp_context);
-        return;
+        return true;
     }
     if (user_only && is_kernel_only_event(e->name)) {
         e->available = false;
@@ -198,7 +272,7 @@ static void add_event(struct dfit_counters *c, struct event *e, bool user_only,
                  "occurs only in kernel mode, and this process may count user mode only "
                  "(perf_event_paranoid %d, not root)",
                  paranoid_level());
-        return;
+        return true;
     }
     const char *ctx = is_software_event(e->name) ? comp_context
                       : hw_context[0]            ? hw_context
@@ -207,18 +281,28 @@ static void add_event(struct dfit_counters *c, struct event *e, bool user_only,
     if (rc != PAPI_OK) {
         set_reason(e, "PAPI_add_event", rc,
                    rc == PAPI_ECNFLCT ? "more events than this CPU has counters for" : ctx);
-        return;
+        return true;
     }
     rc = PAPI_start(c->event_set);
     if (rc != PAPI_OK) {
-        PAPI_remove_event(c->event_set, code);
         set_reason(e, "PAPI_start", rc, ctx);
-        return;
+        int rc2 = PAPI_remove_event(c->event_set, code);
+        if (rc2 != PAPI_OK) {
+            /* the event stays in the set, which would never start again */
+            mark_all(c, "PAPI_remove_event", rc2);
+            return false;
+        }
+        return true;
     }
-    PAPI_stop(c->event_set, NULL);
+    if ((rc = PAPI_stop(c->event_set, NULL)) != PAPI_OK) {
+        c->running = true; /* still counting: dfit_counters_free stops it */
+        mark_all(c, "PAPI_stop", rc);
+        return false;
+    }
     e->available = true;
     e->slot = c->n_slots++;
     e->reason[0] = '\0';
+    return true;
 }
 
 int dfit_counters_start(const char *const *names, int n, struct dfit_counters **out,
@@ -263,15 +347,12 @@ int dfit_counters_start(const char *const *names, int n, struct dfit_counters **
     n = c->n;
     snprintf(c->inherit_reason, sizeof c->inherit_reason, "PAPI is not running");
 
-    if (papi_users == 0 && PAPI_is_initialized() == PAPI_NOT_INITED) {
-        int v = PAPI_library_init(PAPI_VER_CURRENT);
-        if (v != PAPI_VER_CURRENT) {
-            mark_all(c, "PAPI_library_init", v < 0 ? v : PAPI_EINVAL);
-            *out = c;
-            return 0;
-        }
+    int v = papi_acquire();
+    if (v != PAPI_OK) {
+        mark_all(c, "PAPI_library_init", v);
+        *out = c;
+        return 0;
     }
-    papi_users++;
     c->papi_ref = true;
 
     int cidx = PAPI_get_component_index("perf_event");
@@ -289,16 +370,28 @@ int dfit_counters_start(const char *const *names, int n, struct dfit_counters **
     /* The default domain applies to sets created afterwards; the per-set
      * option would probe a hardware event first and fail without one. */
     bool user_only = !kernel_counting_allowed();
-    PAPI_set_domain(user_only ? PAPI_DOM_USER : PAPI_DOM_USER | PAPI_DOM_KERNEL);
-
-    int rc = PAPI_create_eventset(&c->event_set);
-    if (rc == PAPI_OK)
-        rc = PAPI_assign_eventset_component(c->event_set, cidx);
+    int rc = PAPI_set_domain(user_only ? PAPI_DOM_USER : PAPI_DOM_USER | PAPI_DOM_KERNEL);
     if (rc != PAPI_OK) {
+        mark_all(c, "PAPI_set_domain", rc);
+        *out = c;
+        return 0;
+    }
+    int es = PAPI_NULL;
+    if ((rc = PAPI_create_eventset(&es)) != PAPI_OK) {
         mark_all(c, "PAPI_create_eventset", rc);
         *out = c;
         return 0;
     }
+    c->event_set = es;
+    /* A set whose component could not be assigned (PAPI_ENOMEM under a low
+     * RLIMIT_AS) is half-built: PAPI_cleanup_eventset and
+     * PAPI_destroy_eventset crash on it, so it is left to PAPI_shutdown. */
+    if ((rc = PAPI_assign_eventset_component(c->event_set, cidx)) != PAPI_OK) {
+        mark_all(c, "PAPI_assign_eventset_component", rc);
+        *out = c;
+        return 0;
+    }
+    c->assigned = true;
     char hw_context[DFIT_REASON_MAX];
     hardware_context(hw_context, sizeof hw_context);
 
@@ -311,20 +404,20 @@ int dfit_counters_start(const char *const *names, int n, struct dfit_counters **
     if (c->inherit)
         c->inherit_reason[0] = '\0';
     else
-        snprintf(c->inherit_reason, sizeof c->inherit_reason, "PAPI_set_opt(PAPI_INHERIT): %s%s%s",
-                 PAPI_strerror(rc), hw_context[0] ? "; " : "", hw_context);
+        papi_reason(c->inherit_reason, sizeof c->inherit_reason, "PAPI_set_opt(PAPI_INHERIT)", rc,
+                    hw_context);
 
     for (int i = 0; i < n; i++)
-        add_event(c, &c->ev[i], user_only, hw_context, comp_context);
+        if (!add_event(c, &c->ev[i], user_only, hw_context, comp_context))
+            break;
     if (c->n_slots > 0) {
         rc = PAPI_start(c->event_set);
         if (rc != PAPI_OK) {
             mark_all(c, "PAPI_start", rc);
-            c->n_slots = 0;
         } else {
             c->running = true;
-            if ((rc = PAPI_read(c->event_set, c->last)) != PAPI_OK)
-                memset(c->last, 0, (size_t)n * sizeof *c->last);
+            if ((rc = PAPI_read(c->event_set, c->last)) != PAPI_OK) /* PAPI_start zeroes */
+                memset(c->last, 0, (size_t)c->n_slots * sizeof *c->last);
         }
     }
     *out = c;
@@ -335,14 +428,13 @@ void dfit_counters_free(struct dfit_counters *c)
 {
     if (!c)
         return;
-    if (c->event_set != PAPI_NULL) {
-        if (c->running)
-            PAPI_stop(c->event_set, NULL);
-        PAPI_cleanup_eventset(c->event_set);
+    /* Each step only when the one before it worked: PAPI crashes on a set
+     * in a state it did not expect; whatever is left, PAPI_shutdown frees. */
+    bool stopped = !c->running || PAPI_stop(c->event_set, NULL) == PAPI_OK;
+    if (c->assigned && stopped && PAPI_cleanup_eventset(c->event_set) == PAPI_OK)
         PAPI_destroy_eventset(&c->event_set);
-    }
-    if (c->papi_ref && --papi_users == 0)
-        PAPI_shutdown();
+    if (c->papi_ref)
+        papi_release();
     free(c->ev);
     free(c->last);
     free(c->now);
@@ -356,8 +448,9 @@ static int read_delta(struct dfit_counters *c, int phase, struct dfit_err *err)
     if (!c || !c->running || c->n_slots == 0)
         return 0;
     int rc = PAPI_read(c->event_set, c->now);
+    char eb[32];
     if (rc != PAPI_OK)
-        return dfit_err_set(err, DFIT_EIO, "counters: PAPI_read: %s", PAPI_strerror(rc));
+        return dfit_err_set(err, DFIT_EIO, "counters: PAPI_read: %s", papi_error(rc, eb, sizeof eb));
     for (int i = 0; i < c->n; i++) {
         struct event *e = &c->ev[i];
         if (!e->available)

@@ -19,7 +19,9 @@
  * reason and context ("hardware counters are not exposed on this machine
  * ..."); it is never reported as zero. Nothing here fails because an event
  * is unavailable, or because PAPI cannot start at all (then every event is
- * unavailable with PAPI's reason).
+ * unavailable with PAPI's reason). When PAPI cannot allocate its own
+ * memory (a low RLIMIT_AS), the events are unavailable with "PAPI could
+ * not allocate (...)".
  * Non-goals: sampling, multiplexing, per-thread breakdowns, other PAPI
  * components (GPU counters).
  */
@@ -47,8 +49,21 @@ struct dfit_counters;
 int dfit_counters_start(const char *const *names, int n, struct dfit_counters **out,
                         struct dfit_err *err);
 /* Stops counting and frees c; the last set closed shuts PAPI down.
- * Accepts NULL. */
+ * Never crashes on a set PAPI could not build (under memory pressure PAPI
+ * leaves half-built sets that its own cleanup calls crash on: those are
+ * left to PAPI_shutdown). Accepts NULL. */
 void dfit_counters_free(struct dfit_counters *c);
+
+/* Initialises PAPI now, and looks up the events names[0..n) (n == 0: the
+ * defaults), and keeps PAPI initialised until dfit_counters_shutdown. Call
+ * it before capping the address space (RLIMIT_AS): PAPI_library_init and
+ * a first PAPI_event_name_to_code do not survive every allocation failure
+ * (they can crash inside PAPI), while starting and freeing a set of those
+ * events afterwards, under the cap, is safe and records "PAPI could not
+ * allocate (...)" when memory runs out. Nothing is reported here: the sets
+ * started later record PAPI's reasons. */
+void dfit_counters_init(const char *const *names, int n);
+void dfit_counters_shutdown(void);
 
 /* Reads the counters and adds the counts since the previous mark (or the
  * start) to phase p. DFIT_EIO if PAPI_read fails (nothing is added). A set

@@ -62,6 +62,20 @@ struct dfit_quality {
     double accuracy, accuracy_se;
 };
 
+/* Task accuracy of a (variant, target) pair on one CSV eval set (the
+ * scenario's `tasks`); the pair's pooled accuracy over every set goes into
+ * dfit_quality's accuracy. Unavailable: no figures, a reason. */
+#ifndef DFIT_TASK_NAME_MAX
+#define DFIT_TASK_NAME_MAX 128
+#endif
+struct dfit_task_accuracy {
+    char task[DFIT_TASK_NAME_MAX];       /* the set's name: file name without .csv */
+    bool available;
+    uint64_t n_items, n_correct;         /* items scored, answered right */
+    double accuracy, accuracy_se;        /* se = sqrt(p (1 - p) / n) */
+    char reason[DFIT_REASON_MAX];        /* why unavailable */
+};
+
 struct dfit_request_sample {
     uint64_t ttft_ns;                    /* submit to first token */
     uint64_t e2e_ns;                     /* submit to last token */

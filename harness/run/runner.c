@@ -1,6 +1,6 @@
 /* runner.c — `dfit run`'s sweep (see runner.h): plan, variants, run
- * record, fidelity per (variant, target), every cell in a worker, finish,
- * report. The setup steps that talk to the store and the variant cache
+ * record, fidelity and task accuracy per (variant, target), every cell in a
+ * worker, finish, report. The setup steps that talk to the store and the variant cache
  * live in runner_setup.c.
  * Non-goals: measuring, storing rows (worker.h), the report's content.
  */
@@ -57,18 +57,42 @@ static void on_tick(void *user, uint64_t elapsed_ns)
     dfit_progress_cell_tick(t->progress, t->what, elapsed_ns);
 }
 
-/* ---- fidelity of one (variant, target) pair --------------------------------------- */
+/* ---- fidelity and task accuracy of one (variant, target) pair ----------------------- */
 
-static void measure_quality(struct runner *r, const struct dfit_plan_cell *c, struct dfit_quality *q,
-                            bool *interrupted)
+/* "task accuracy 0.25 ± 0.068 over 2 sets (48 items)", or why not, into buf. */
+static void task_note(const struct dfit_scenario *s, const struct dfit_quality *q,
+                      const struct dfit_task_accuracy *tasks, char *buf, size_t cap)
+{
+    uint64_t n = 0;
+    int n_bad = 0;
+    const char *why = "";
+    for (int i = 0; i < s->n_tasks; i++) {
+        n += tasks[i].available ? tasks[i].n_items : 0;
+        if (!tasks[i].available && !n_bad++)
+            why = tasks[i].reason;
+    }
+    if (q->has_accuracy)
+        snprintf(buf, cap, "; task accuracy %.4f ± %.4f over %d set%s (%" PRIu64 " items)",
+                 q->accuracy, q->accuracy_se, s->n_tasks, s->n_tasks == 1 ? "" : "s", n);
+    else
+        snprintf(buf, cap, "; task accuracy not available: %d of %d set%s not scored: %.160s", n_bad,
+                 s->n_tasks, s->n_tasks == 1 ? "" : "s", why);
+}
+
+/* Measures the pair of cell c in a quality worker into *q and stores its
+ * per-set task accuracy. Fails only when the rows cannot be stored. */
+static int measure_quality(struct runner *r, const struct dfit_plan_cell *c, struct dfit_quality *q,
+                           bool *interrupted, struct dfit_err *err)
 {
     const struct dfit_scenario *s = r->scenario;
     const struct dfit_target_spec *t = &s->targets[c->target];
+    const struct dfit_variant_spec *v = &s->variants[c->variant];
+    struct dfit_task_accuracy tasks[DFIT_SCENARIO_MAX_TASKS];
     *interrupted = false;
     memset(q, 0, sizeof *q);
-    if (!r->eval_tokens) {
+    if (!r->eval_tokens && s->n_tasks == 0) {
         snprintf(q->reason, sizeof q->reason, "%s", r->eval_error);
-        return;
+        return 0;
     }
     const struct dfit_quality_params qp = {
         .backend = r->plan->targets[c->target].backend,
@@ -83,24 +107,36 @@ static void measure_quality(struct runner *r, const struct dfit_plan_cell *c, st
         .params = &qp,
         .tokens = r->eval_tokens,
         .n_tokens = r->n_eval_tokens,
+        .no_tokens_reason = r->eval_error,
         .time_limit_s = t->time_limit_s,
         .tick = on_tick,
         .tick_user = &tc,
+        .task_paths = (const char *const *)s->tasks,
+        .n_tasks = (uint32_t)s->n_tasks,
+        .task_limit = s->task_limit,
+        .tasks = tasks,
     };
     struct dfit_err e = {0};
     uint64_t t0 = dfit_now_ns();
     dfit_worker_quality(&job, q, interrupted, &e); /* a failure is in q->reason */
     if (*interrupted)
-        return;
+        return 0;
     double secs = (double)(dfit_now_ns() - t0) / 1e9;
+    char acc[256] = "";
+    if (s->n_tasks > 0)
+        task_note(s, q, tasks, acc, sizeof acc);
     if (q->available)
         dfit_progress_note(r->progress,
                            "quality of %s on %s: top-1 %.2f%%, mean KL %.4g, PPL ratio %.4f (%" PRIu64
-                           " tokens, %.1f s)", s->variants[c->variant].name, t->name, 100.0 * q->top1,
-                           q->kl_mean, q->ppl_ratio, q->n_tokens, secs);
+                           " tokens)%s, %.1f s", v->name, t->name, 100.0 * q->top1, q->kl_mean,
+                           q->ppl_ratio, q->n_tokens, acc, secs);
     else
-        dfit_progress_note(r->progress, "quality of %s on %s: not available: %s",
-                           s->variants[c->variant].name, t->name, q->reason);
+        dfit_progress_note(r->progress, "quality of %s on %s: not available: %s%s", v->name, t->name,
+                           q->reason, acc);
+    if (s->n_tasks == 0)
+        return 0;
+    return dfit_store_put_task_accuracy(r->store, r->run_id, v->name, t->name, tasks,
+                                        (size_t)s->n_tasks, err);
 }
 
 /* ---- the sweep ------------------------------------------------------------------------- */
@@ -145,7 +181,8 @@ static int sweep(struct runner *r, struct dfit_runner_result *res, struct dfit_e
             bool interrupted;
             dfit_progress_cell_begin(r->progress, i + 1, v->name, t->name, w->name,
                                      "measuring quality");
-            measure_quality(r, c, &r->quality[pair], &interrupted);
+            if ((rc = measure_quality(r, c, &r->quality[pair], &interrupted, err)))
+                break;
             if (interrupted) {
                 res->interrupted_by = dfit_worker_interrupted();
                 if (!res->interrupted_by)
@@ -249,6 +286,11 @@ int dfit_runner_run(const struct dfit_runner_options *o, struct dfit_runner_resu
     dfit_runner_cleanup(&r);
     return 0;
 fail:
+    /* the message may quote the scenario's text: no control characters on
+     * the terminal */
+    for (char *c = err->msg; *c; c++)
+        if ((unsigned char)*c < 0x20 || *c == 0x7f)
+            *c = '?';
     if (signals)
         dfit_worker_signals_end();
     if (r.store && r.run_id > 0 && !finished) {

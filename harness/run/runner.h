@@ -5,9 +5,11 @@
  *   results database ─► create a run (machine state, build info) or, with
  *   resume, reopen the latest unfinished run of the same scenario file ─►
  *   for each (variant, target) with cells to run: fidelity to the
- *   reference, once, in a worker ─► each cell in plan order in its own
+ *   reference and task accuracy on the scenario's CSV eval sets, once, in a
+ *   worker ─► each cell in plan order in its own
  *   worker (worker.h), skipped cells stored as skipped ─► finish the run ─►
- *   the report (frontier, recommendation, plots) next to the database.
+ *   the report (frontier, recommendation, plots) next to the database, and
+ *   the recommendation per target printed from the report's own summary.
  *
  * One cell's failure never stops the sweep. SIGINT/SIGTERM kill the running
  * worker, mark the run interrupted and stop; what was stored stays, and

@@ -16,6 +16,7 @@
 #include "run/eval_data.h"
 #include "run/machine.h"
 #include "run/runner_impl.h"
+#include "run/token_cost.h"
 #include "util/sha256.h"
 
 /* Prompt stream length: enough distinct prompts for the longest workload. */
@@ -60,7 +61,7 @@ static int register_variant(struct runner *r, int i, struct dfit_err *err)
     }
     if ((rc = dfit_model_open(f->path, &m, err)))
         return dfit_err_prefix(err, "variant '%s'", v->name);
-    const struct dfit_store_variant sv = {
+    struct dfit_store_variant sv = {
         .name = v->name,
         .file = f->path,
         .sha256 = f->sha256,
@@ -70,6 +71,9 @@ static int register_variant(struct runner *r, int i, struct dfit_err *err)
         .recipe = recipe,
         .lineage = lineage,
     };
+    /* what a token costs, for the report's "Does it pay?"; a file whose
+     * dfit.prune.* metadata makes no sense is still measured, without it */
+    sv.has_cost = dfit_token_cost_of_model(m, &sv.cost, NULL) == 0;
     dfit_model_free(m);
     rc = dfit_store_add_variant(r->store, r->run_id, &sv, err);
     if (rc == DFIT_EEXIST)
@@ -170,6 +174,7 @@ static int open_run(struct runner *r, struct dfit_runner_result *res, struct dfi
             .scenario_sha256 = r->scenario_sha256,
             .scenario_path = o->scenario_path,
             .label = o->label,
+            .reference = r->scenario->reference,
         };
         dfit_machine_build_info(&info);
         rc = dfit_store_create_run(r->store, &info, &m.info, &r->run_id, err);
@@ -286,8 +291,17 @@ int dfit_runner_setup(struct runner *r, struct dfit_runner_result *res, struct d
         return rc;
     if ((rc = check_only_target(r, res, err)))
         return rc;
-    char only[128];
-    snprintf(only, sizeof only, "*/%s/*", o->only_target ? o->only_target : "");
+    /* the pattern: any variant, then the target with fnmatch's special
+     * characters escaped (a name may hold '*', '?', '[' and '\\', never
+     * '/'), then any workload */
+    char only[2 * DFIT_SCENARIO_NAME_MAX + 8] = "*/";
+    size_t k = 2;
+    for (const char *c = o->only_target ? o->only_target : ""; *c && k + 4 < sizeof only; c++) {
+        if (strchr("*?[]\\", *c))
+            only[k++] = '\\';
+        only[k++] = *c;
+    }
+    memcpy(only + k, "/*", 3);
     const struct dfit_plan_options po = {.only = o->only_target ? only : NULL};
     if ((rc = dfit_plan_create(r->scenario, &po, &r->plan, err)))
         return rc;

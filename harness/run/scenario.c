@@ -3,9 +3,11 @@
  *
  * libinih hands the handler only (section, key, value); line numbers come
  * from our own line reader (ini_parse_stream), which also sees each section
- * header first-hand — so empty sections, names longer than libinih's section
- * buffer and junk after ']' are caught too — and strips leading blanks so
- * that no line is ever taken as a multi-line continuation.
+ * header first-hand — so empty sections, bad names and junk after ']' are
+ * caught too, and libinih is handed a fixed "[s]" instead, so that a name
+ * may hold what libinih would read as an inline comment — and strips
+ * leading blanks so that no line is ever taken as a multi-line
+ * continuation. Names are printable UTF-8 without '/' or ']' (bad_name).
  * Every error is "<file>:<line>: [<kind> <name>]: key '<key>': <what>".
  * Non-goals: planning and running (plan.h, variants.h, the runner).
  */
@@ -23,18 +25,21 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compress/prune.h"
 #include "compress/synth.h"
 #include "model/types.h"
+#include "run/eval_csv.h"
 
 #define MAX_FILE_BYTES (1u << 20)
-#define MAX_NAME_LEN 48
 #define MAX_KEYS 24
+#define STR_(x) #x
+#define STR(x) STR_(x)
 #define MAX_COUNTERS 32
 
 enum kind { K_SCENARIO, K_VARIANT, K_TARGET, K_WORKLOAD, K_COUNT };
 static const char *const kind_names[K_COUNT] = {"scenario", "variant", "target", "workload"};
 
-enum vtype { V_STR, V_PATH, V_TYPE, V_MODE, V_INT, V_U32, V_U64, V_F64, V_LIST };
+enum vtype { V_STR, V_PATH, V_TYPE, V_MODE, V_INT, V_U32, V_U64, V_F64, V_LIST, V_TASKS };
 
 struct keydef {
     const char *name;
@@ -58,12 +63,17 @@ static const struct keydef scenario_keys[] = {
     {"eval", V_PATH, SC(eval), false, 0, 0, false},
     {"eval_tokens", V_U32, SC(eval_tokens), false, 2, 1 << 24, false},
     {"seed", V_U64, SC(seed), false, 0, INF, false},
+    {"tasks", V_TASKS, SC(tasks), false, 0, 0, false},
+    {"task_limit", V_U32, SC(task_limit), false, 1, 1e9, false},
     {NULL, 0, 0, false, 0, 0, false},
 };
 static const struct keydef variant_keys[] = {
     {"file", V_PATH, VA(file), false, 0, 0, false},
     {"compress", V_TYPE, VA(compress), false, 0, 0, false},
     {"from", V_STR, VA(from), false, 0, 0, false},
+    {"method", V_STR, VA(method), false, 0, 0, false},
+    {"prune", V_STR, VA(prune), false, 0, 0, false},
+    {"calib", V_STR, VA(calib), false, 0, 0, false},
     {NULL, 0, 0, false, 0, 0, false},
 };
 static const struct keydef target_keys[] = {
@@ -231,14 +241,67 @@ static int sec_of(const struct parser *p, enum kind k, int index)
     return -1;
 }
 
-static bool valid_name(const char *n)
+/* Why text cannot be a name (see bad_name; no length limit), or NULL. */
+static const char *bad_text(const char *n)
 {
-    if (!isalnum((unsigned char)n[0]))
-        return false;
-    for (; *n; n++)
-        if (!isalnum((unsigned char)*n) && *n != '_' && *n != '-' && *n != '.')
-            return false;
-    return true;
+    size_t at;
+    const char *why;
+    if (dfit_utf8_check(n, strlen(n), &at, &why) != 0)
+        return "it is not valid UTF-8";
+    for (const unsigned char *p = (const unsigned char *)n; *p;) {
+        uint32_t cp = *p;
+        int k = cp < 0x80 ? 1 : cp < 0xe0 ? 2 : cp < 0xf0 ? 3 : 4;
+        if (k > 1) {
+            cp &= 0x3fu >> (k - 1);
+            for (int i = 1; i < k; i++)
+                cp = cp << 6 | (p[i] & 0x3fu);
+        }
+        p += k;
+        if (cp == '/')
+            return "it contains '/' (which separates the parts of a cell id)";
+        if (cp == ']')
+            return "it contains ']'";
+        if (cp < 0x20 || (cp >= 0x7f && cp <= 0x9f))
+            return "it contains a control character";
+        if (cp == 0x2028 || cp == 0x2029 || (cp >= 0x202a && cp <= 0x202e) ||
+            (cp >= 0x2066 && cp <= 0x2069) || cp == 0x200e || cp == 0x200f || cp == 0x061c)
+            return "it contains a line separator or a bidirectional-text control";
+    }
+    return NULL;
+}
+
+/* Why name cannot name a variant, target or workload, or NULL when it can:
+ * 1 to DFIT_SCENARIO_NAME_MAX bytes of valid UTF-8 without '/' (it
+ * separates the parts of a cell id), ']' (it ends the section header) or
+ * control characters (C0, DEL, C1, the line and paragraph separators and
+ * the bidirectional-text controls, which would reorder or break the lines
+ * the name is printed in). Quotes, backquotes, '$', '<' and the like are
+ * allowed: every place a name lands escapes it or uses an id instead. */
+static const char *bad_name(const char *n)
+{
+    size_t len = strlen(n);
+    if (len == 0)
+        return "it is empty";
+    if (len > DFIT_SCENARIO_NAME_MAX)
+        return "it is longer than " STR(DFIT_SCENARIO_NAME_MAX) " bytes";
+    return bad_text(n);
+}
+
+/* name for a message: bytes that are controls, or any byte >= 0x80 when
+ * name is not valid UTF-8, shown as '?'; cut at cap. */
+static const char *shown(const char *name, char *buf, size_t cap)
+{
+    size_t at, n = 0;
+    const char *why;
+    bool utf8 = dfit_utf8_check(name, strlen(name), &at, &why) == 0;
+    for (const unsigned char *p = (const unsigned char *)name; *p && n + 1 < cap; p++) {
+        size_t k = !utf8 || *p < 0xc0 ? 1 : *p < 0xe0 ? 2 : *p < 0xf0 ? 3 : 4;
+        if (n + k >= cap)
+            break; /* never cut a character in two */
+        buf[n++] = *p < 0x20 || *p == 0x7f || (*p >= 0x80 && !utf8) ? '?' : (char)*p;
+    }
+    buf[n] = '\0';
+    return buf;
 }
 
 static int add_section(struct parser *p, enum kind k, const char *name)
@@ -295,7 +358,9 @@ static void begin_section(struct parser *p, const char *line)
     }
     for (const char *t = close + 1; *t && *t != ';' && *t != '#'; t++)
         if (!isspace((unsigned char)*t)) {
-            fail(p, DFIT_EINVAL, p->line, NULL, "unexpected text after ']': '%s'", close + 1);
+            char show[96];
+            fail(p, DFIT_EINVAL, p->line, NULL, "unexpected text after ']': '%s' (a name may not "
+                 "hold ']')", shown(close + 1, show, sizeof show));
             return;
         }
     char text[256];
@@ -320,17 +385,19 @@ static void begin_section(struct parser *p, const char *line)
     int k = 0;
     while (k < K_COUNT && strcmp(kind, kind_names[k]) != 0)
         k++;
+    char show[96];
     if (k == K_COUNT) {
         char hint[96];
         fail(p, DFIT_EINVAL, p->line, NULL,
              "unknown section kind '%s'%s; sections are [scenario], [variant NAME], [target NAME] "
-             "and [workload NAME]", kind, suggest(kind, kind_names, K_COUNT, hint, sizeof hint));
+             "and [workload NAME]", shown(kind, show, sizeof show),
+             suggest(kind, kind_names, K_COUNT, hint, sizeof hint));
         return;
     }
     if (k == K_SCENARIO) {
         if (*name) {
             fail(p, DFIT_EINVAL, p->line, NULL, "[scenario] takes no name (found '%s'); "
-                 "set it with 'name = %s' inside the section", name, name);
+                 "set it with 'name = ...' inside the section", shown(name, show, sizeof show));
         } else if (p->scenario_sec >= 0) {
             fail(p, DFIT_EINVAL, p->line, NULL, "duplicate section [scenario] (first at line %d)",
                  p->secs[p->scenario_sec].line);
@@ -343,10 +410,12 @@ static void begin_section(struct parser *p, const char *line)
         fail(p, DFIT_EINVAL, p->line, NULL, "section [%s] needs a name: [%s NAME]", kind, kind);
         return;
     }
-    if (strlen(name) > MAX_NAME_LEN || !valid_name(name)) {
+    const char *why = bad_name(name);
+    if (why) {
         fail(p, DFIT_EINVAL, p->line, NULL,
-             "[%s %s]: bad name: names are 1 to %d letters, digits, '_', '-' or '.', starting "
-             "with a letter or digit", kind, name, MAX_NAME_LEN);
+             "[%s %s]: bad name: %s; a name is 1 to %d bytes of printable UTF-8 without '/', "
+             "']' or control characters", kind, shown(name, show, sizeof show), why,
+             DFIT_SCENARIO_NAME_MAX);
         return;
     }
     int have = find_index(p, (enum kind)k, name);
@@ -389,8 +458,12 @@ static char *read_line(char *str, int num, void *stream)
     }
     memcpy(str, s, n);
     str[n] = '\0';
-    if (str[0] == '[')
+    if (str[0] == '[') {
         begin_section(p, str);
+        /* libinih needs to see a section line, not the name: a name may
+         * hold " ;", which libinih would take for an inline comment */
+        snprintf(str, (size_t)num, "[s]");
+    }
     return str;
 }
 
@@ -490,6 +563,38 @@ static int set_list(struct parser *p, const struct sec *sec, const struct keydef
     return 1;
 }
 
+/* tasks = a.csv, b.csv: paths kept as written; check_tasks resolves them. */
+static int set_tasks(struct parser *p, const struct sec *sec, const struct keydef *k, const char *v)
+{
+    struct dfit_scenario *s = p->s;
+    for (const char *q = v;;) {
+        const char *c = strchr(q, ',');
+        size_t n = c ? (size_t)(c - q) : strlen(q);
+        const char *t = q;
+        while (n && isspace((unsigned char)*t)) {
+            t++;
+            n--;
+        }
+        while (n && isspace((unsigned char)t[n - 1]))
+            n--;
+        if (!n)
+            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': empty file name in '%s'", k->name, v);
+        if (s->n_tasks == DFIT_SCENARIO_MAX_TASKS)
+            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': more than %d eval sets", k->name,
+                        DFIT_SCENARIO_MAX_TASKS);
+        char *path = strndup(t, n);
+        char **slot = path ? grow((void **)&s->tasks, &s->n_tasks, sizeof *slot) : NULL;
+        if (!slot) {
+            free(path);
+            return fail(p, DFIT_ENOMEM, p->line, sec, "out of memory");
+        }
+        *slot = path;
+        if (!c)
+            return 1;
+        q = c + 1;
+    }
+}
+
 static int set_value(struct parser *p, const struct sec *sec, const struct keydef *k, const char *v)
 {
     struct dfit_scenario *s = p->s;
@@ -555,6 +660,8 @@ static int set_value(struct parser *p, const struct sec *sec, const struct keyde
         return 1;
     case V_LIST:
         return set_list(p, sec, k, v, &s->targets[sec->index]);
+    case V_TASKS:
+        return set_tasks(p, sec, k, v);
     }
     return fail(p, DFIT_EINTERNAL, p->line, sec, "key '%s': no parser for its type", k->name);
 }
@@ -639,6 +746,52 @@ static int resolve_file(struct parser *p, const struct sec *sec, const char *key
     return 1;
 }
 
+/* method, prune and calib: only on recipes, each valid, calib only where
+ * something uses it (AWQ or pruning); a calibration file is resolved. */
+static int check_recipe_keys(struct parser *p, const struct sec *sec, struct dfit_variant_spec *v)
+{
+    static const char *const keys[] = {"method", "prune", "calib"};
+    const char *vals[] = {v->method, v->prune, v->calib};
+    for (int k = 0; k < 3; k++)
+        if (v->file && vals[k])
+            return fail(p, DFIT_EINVAL, key_line(sec, keys[k]), sec,
+                        "key '%s': a 'file' variant is used as it is; only a recipe has a %s", keys[k],
+                        keys[k]);
+    bool awq = false;
+    if (v->method) {
+        awq = strcmp(v->method, "awq") == 0;
+        if (!awq && strcmp(v->method, "plain") != 0)
+            return fail(p, DFIT_EINVAL, key_line(sec, "method"), sec,
+                        "key 'method': unknown method '%s' (methods: plain, awq)", v->method);
+        if (awq && (!v->compress || (strcmp(v->compress, "q8_0") != 0 && strcmp(v->compress, "q4_0") != 0)))
+            return fail(p, DFIT_EINVAL, key_line(sec, "method"), sec,
+                        "key 'method': awq scales weights for a quantized type: it needs compress = q8_0 "
+                        "or q4_0%s%s", v->compress ? ", not " : "", v->compress ? v->compress : "");
+    }
+    if (v->prune) {
+        struct dfit_prune_params pp = {0};
+        struct dfit_err e = {0};
+        if (dfit_prune_parse(v->prune, &pp, &e) != 0)
+            return fail(p, DFIT_EINVAL, key_line(sec, "prune"), sec, "key 'prune': %s", e.msg);
+    }
+    if (v->calib) {
+        if (!awq && !v->prune)
+            return fail(p, DFIT_EINVAL, key_line(sec, "calib"), sec,
+                        "key 'calib': nothing uses calibration here (it serves method = awq and prune)");
+        uint64_t seed;
+        if (strcmp(v->calib, "synth") == 0)
+            return 1;
+        if (strncmp(v->calib, "synth:", 6) == 0) {
+            if (!parse_u64(v->calib + 6, &seed))
+                return fail(p, DFIT_EINVAL, key_line(sec, "calib"), sec,
+                            "key 'calib': seed '%s' is not an unsigned integer", v->calib + 6);
+            return 1;
+        }
+        return resolve_file(p, sec, "calib", &v->calib);
+    }
+    return 1;
+}
+
 static int check_variants(struct parser *p)
 {
     struct dfit_scenario *s = p->s;
@@ -649,10 +802,12 @@ static int check_variants(struct parser *p)
             return fail(p, DFIT_EINVAL, key_line(sec, "file") > key_line(sec, "compress")
                         ? key_line(sec, "file") : key_line(sec, "compress"), sec,
                         "keys 'file' and 'compress': a variant is either a file or a recipe, not both");
-        if (!v->file && !v->compress)
+        if (!check_recipe_keys(p, sec, v))
+            return 0;
+        if (!v->file && !v->compress && !v->prune)
             return fail(p, DFIT_EINVAL, v->line, sec, "needs key 'file' (a model file) or key 'compress' "
                         "(a recipe, e.g. compress = q8_0)");
-        if (v->from && !v->compress)
+        if (v->from && !v->compress && !v->prune)
             return fail(p, DFIT_EINVAL, key_line(sec, "from"), sec, "key 'from': only a 'compress' "
                         "recipe has a parent variant");
         if (v->from && dfit_scenario_variant(s, v->from) == NULL) {
@@ -688,6 +843,50 @@ static int check_variants(struct parser *p)
     return 1;
 }
 
+/* Each eval set exists, reads as a valid CSV eval set (eval_csv.h), and
+ * has a name (its file name without .csv) no other set has. */
+static int check_tasks(struct parser *p, const struct sec *sec)
+{
+    struct dfit_scenario *s = p->s;
+    int line = key_line(sec, "tasks");
+    if (s->task_limit && !s->n_tasks)
+        return fail(p, DFIT_EINVAL, key_line(sec, "task_limit"), sec, "key 'task_limit': there are no "
+                    "eval sets to limit (set key 'tasks')");
+    char **names = calloc((size_t)s->n_tasks + 1, sizeof *names);
+    if (!names)
+        return fail(p, DFIT_ENOMEM, line, sec, "out of memory");
+    int ok = 1;
+    for (int i = 0; i < s->n_tasks && ok; i++) {
+        struct dfit_eval_set *set = NULL;
+        struct dfit_err e = {0};
+        const char *why = NULL;
+        char show[96];
+        if (!(ok = resolve_file(p, sec, "tasks", &s->tasks[i])))
+            break;
+        if (dfit_eval_csv_read(s->tasks[i], &set, &e) != 0) {
+            ok = fail(p, e.code == DFIT_ENOMEM ? DFIT_ENOMEM : DFIT_EINVAL, line, sec,
+                      "key 'tasks': %s", e.msg);
+            break;
+        }
+        if (strlen(set->name) >= DFIT_TASK_NAME_MAX || (why = bad_text(set->name)) != NULL)
+            ok = fail(p, DFIT_EINVAL, line, sec, "key 'tasks': %s: the set's name '%s' (its file name) "
+                      "%s", s->tasks[i], shown(set->name, show, sizeof show),
+                      why ? why : "is longer than " STR(DFIT_TASK_NAME_MAX) " bytes");
+        for (int j = 0; j < i && ok; j++)
+            if (strcmp(names[j], set->name) == 0)
+                ok = fail(p, DFIT_EINVAL, line, sec, "key 'tasks': two eval sets named '%s' (%s and %s): "
+                          "a set is named by its file name, so rename one", set->name, s->tasks[j],
+                          s->tasks[i]);
+        if (ok && !(names[i] = strdup(set->name)))
+            ok = fail(p, DFIT_ENOMEM, line, sec, "out of memory");
+        dfit_eval_set_free(set);
+    }
+    for (int i = 0; i < s->n_tasks; i++)
+        free(names[i]);
+    free(names);
+    return ok;
+}
+
 static int check_scenario_keys(struct parser *p, const struct sec *sec)
 {
     struct dfit_scenario *s = p->s;
@@ -704,6 +903,8 @@ static int check_scenario_keys(struct parser *p, const struct sec *sec)
                     s->reference);
     if (!s->eval && !(s->eval = strdup("synth")))
         return fail(p, DFIT_ENOMEM, sec->line, sec, "out of memory");
+    if (!check_tasks(p, sec))
+        return 0;
     if (strcmp(s->eval, "synth") != 0 && !resolve_file(p, sec, "eval", &s->eval))
         return 0;
     if (strncmp(s->base, "synth:", 6) == 0) {
@@ -880,6 +1081,9 @@ void dfit_scenario_free(struct dfit_scenario *s)
         free(s->variants[i].file);
         free(s->variants[i].compress);
         free(s->variants[i].from);
+        free(s->variants[i].method);
+        free(s->variants[i].prune);
+        free(s->variants[i].calib);
     }
     for (int i = 0; i < s->n_targets; i++) {
         struct dfit_target_spec *t = &s->targets[i];
@@ -902,6 +1106,9 @@ void dfit_scenario_free(struct dfit_scenario *s)
     free(s->base);
     free(s->reference);
     free(s->eval);
+    for (int i = 0; i < s->n_tasks; i++)
+        free(s->tasks[i]);
+    free(s->tasks);
     free(s);
 }
 

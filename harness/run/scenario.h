@@ -1,8 +1,10 @@
 /* scenario.h — a deployment scenario: what to build, where to serve it and
  * under which traffic, read from an INI file (libinih).
  *
- *   [scenario]        name, base, reference, eval, seed, eval_tokens
+ *   [scenario]        name, base, reference, eval, seed, eval_tokens, tasks,
+ *                     task_limit
  *   [variant NAME]    file = PATH | compress = f16|bf16|q8_0|q4_0 [from = VARIANT]
+ *                     [method = plain|awq] [prune = SPEC] [calib = synth[:SEED]|PATH]
  *   [target NAME]     backend, threads, memory_limit_mib, price_per_hour,
  *                     time_limit_s, counters, kernels, device, and the SLOs
  *                     p95_ttft_ms, p95_tpot_ms, p95_e2e_ms, min_tokens_per_s,
@@ -24,6 +26,17 @@
 
 #include "util/err.h"
 
+/* A variant, target or workload name: 1 to DFIT_SCENARIO_NAME_MAX bytes of
+ * valid UTF-8 without '/', ']' or control characters (scenario.c says
+ * which), so a cell id "variant/target/workload" splits back unambiguously.
+ * Names reach files only as ids and hashes, never as file names. */
+#define DFIT_SCENARIO_NAME_MAX 64
+/* Most CSV eval sets a scenario may list, and the longest set name + NUL. */
+#define DFIT_SCENARIO_MAX_TASKS 32
+#ifndef DFIT_TASK_NAME_MAX
+#define DFIT_TASK_NAME_MAX 128
+#endif
+
 /* An SLO value is NAN when the target does not set it. */
 struct dfit_slo {
     double p95_ttft_ms;
@@ -41,6 +54,13 @@ struct dfit_variant_spec {
     char *compress;      /* recipe: target type name ("q4_0"), or NULL */
     char *from;          /* parent variant name for a recipe; NULL = base */
     int line;            /* where the section starts */
+    char *method;        /* recipe: quantization "plain" or "awq" (needs compress =
+                            q8_0 or q4_0), or NULL (plain) */
+    char *prune;         /* recipe: a --prune spec ("unstructured:0.5", "2:4",
+                            "heads:F", "ffn:F", "layers:N"), or NULL */
+    char *calib;         /* recipe: calibration text (resolved path) or
+                            "synth[:SEED]" for AWQ and activation-aware pruning;
+                            NULL: magnitude pruning, AWQ on "synth" */
 };
 
 struct dfit_target_spec {
@@ -84,6 +104,10 @@ struct dfit_scenario {
     char *eval;          /* eval text file (resolved) or "synth" */
     uint32_t eval_tokens;/* tokens of eval data scored per variant */
     uint64_t seed;
+    char **tasks;        /* [n_tasks] CSV eval sets (resolved paths), scored for
+                            task accuracy beside fidelity; NULL when none */
+    int n_tasks;
+    uint32_t task_limit; /* items scored per set; 0: every item */
     struct dfit_variant_spec *variants;   int n_variants;
     struct dfit_target_spec *targets;     int n_targets;
     struct dfit_workload_spec *workloads; int n_workloads;
@@ -93,7 +117,9 @@ struct dfit_scenario {
  * file and line. Codes: DFIT_EIO (cannot read), DFIT_EINVAL (any problem
  * with the content, including a `base`, `file` or `eval` that does not
  * exist), DFIT_ENOMEM. Defaults: reference = the first variant, eval =
- * "synth", eval_tokens 512, seed 42, name = the file's name without its
+ * "synth", eval_tokens 512, seed 42, no tasks (each listed eval set must
+ * exist, read as a valid CSV eval set and have a name of its own; its path
+ * is resolved), task_limit 0 (all items), name = the file's name without its
  * extension; threads 1, time_limit_s 600; batch 1, min_duration_ms 1000,
  * min_requests 8, warmup_requests 1; unset SLOs, memory limit and price are
  * NAN. Backend names are not checked here (the plan skips unknown ones). */

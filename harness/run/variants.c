@@ -1,6 +1,7 @@
 /* variants.c — builds or reuses the model file of every variant of a
  * scenario in a content-addressed cache (see variants.h).
- * Non-goals: deciding what runs (plan.c); pruning and distillation recipes.
+ * Non-goals: deciding what runs (plan.c); distillation recipes (a distilled
+ * student comes as a `file`).
  */
 #include "run/variants.h"
 
@@ -13,6 +14,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "compress/compress.h"
 #include "compress/convert.h"
 #include "compress/synth.h"
 #include "model/gguf.h"
@@ -178,6 +180,46 @@ done:
 
 /* ---- variants -------------------------------------------------------------------- */
 
+/* A pruning or AWQ recipe: dfit_compress_file from the parent, cached by
+ * the parent's SHA-256, the recipe and the calibration file's SHA-256. */
+static int materialize_compress(struct ctx *c, const struct dfit_variant_spec *v, struct dfit_variant_file *f,
+                                const struct dfit_variant_file *parent, struct dfit_err *err)
+{
+    struct dfit_compress_params cp = {.n_threads = c->opt ? c->opt->n_threads : 1};
+    char calib_sha[DFIT_SHA256_HEX_LEN + 1] = "-";
+    int rc;
+    if (v->compress) {
+        cp.have_to = true;
+        dfit_type_from_name(v->compress, &cp.to);
+    }
+    cp.method = v->method && strcmp(v->method, "awq") == 0 ? DFIT_QUANT_AWQ : DFIT_QUANT_PLAIN;
+    if (v->prune && (rc = dfit_prune_parse(v->prune, &cp.prune, err)))
+        return dfit_err_prefix(err, "variant '%s'", v->name);
+    cp.calib = v->calib;
+    if (v->calib && strncmp(v->calib, "synth", 5) != 0 && (rc = dfit_sha256_file(v->calib, calib_sha, err)))
+        return dfit_err_prefix(err, "variant '%s': calib", v->name);
+    char key[1024], prefix[64];
+    snprintf(key, sizeof key,
+             "dfit variant cache %d\ngguf %d\ncompress\nparent %s\nto %s\nmethod %s\nprune %s\ncalib %s\n"
+             "calib_sha256 %s\n",
+             DFIT_VARIANT_CACHE_VERSION, DFIT_GGUF_VERSION, parent->sha256,
+             cp.have_to ? dfit_type_info(cp.to)->name : "-", cp.method == DFIT_QUANT_AWQ ? "awq" : "plain",
+             v->prune ? v->prune : "-", v->calib && strncmp(v->calib, "synth", 5) == 0 ? v->calib : "-", calib_sha);
+    snprintf(prefix, sizeof prefix, "%s%s%s", cp.have_to ? dfit_type_info(cp.to)->name : "",
+             cp.method == DFIT_QUANT_AWQ ? "-awq" : "", v->prune ? (cp.have_to ? "-pruned" : "pruned") : "");
+    if (!(f->path = cache_path(c, prefix, key, err)))
+        return err ? err->code : DFIT_ENOMEM;
+    if (cache_valid(f->path, parent->sha256))
+        return 0;
+    progress(c, DFIT_VARIANT_BUILDING, f);
+    uint64_t t0 = dfit_now_ns();
+    if ((rc = dfit_compress_file(parent->path, f->path, &cp, NULL, err)))
+        return dfit_err_prefix(err, "building variant '%s'", v->name);
+    f->build_ns = dfit_now_ns() - t0;
+    f->built = true;
+    return 0;
+}
+
 static int materialize(struct ctx *c, int i, struct dfit_err *err)
 {
     const struct dfit_variant_spec *v = &c->s->variants[i];
@@ -200,7 +242,7 @@ static int materialize(struct ctx *c, int i, struct dfit_err *err)
         dfit_gguf_close(g);
         goto done;
     }
-    if (!v->compress || dfit_type_from_name(v->compress, &to) != 0)
+    if ((!v->compress && !v->prune) || (v->compress && dfit_type_from_name(v->compress, &to) != 0))
         return dfit_err_set(err, DFIT_EINTERNAL, "variant '%s': neither a file nor a known recipe", v->name);
     if (v->from) {
         const struct dfit_variant_spec *p = dfit_scenario_variant(c->s, v->from);
@@ -217,6 +259,11 @@ static int materialize(struct ctx *c, int i, struct dfit_err *err)
         parent = &c->vs->base;
     }
 
+    if (v->prune || (v->method && strcmp(v->method, "awq") == 0)) {
+        if ((rc = materialize_compress(c, v, f, parent, err)))
+            return rc;
+        goto done;
+    }
     bool same = false;
     if ((rc = already_of_type(parent->path, to, &same, err)))
         return dfit_err_prefix(err, "variant '%s': parent", v->name);

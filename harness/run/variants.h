@@ -3,20 +3,25 @@
  *   base = synth:PRESET[:SEED]  generated once (F32 weights) into the cache
  *   [variant X] compress = T    converted from its parent (`from`, or the
  *                               base) into the cache
+ *   [variant X] prune = SPEC, method = awq (with compress = q8_0|q4_0),
+ *               calib = ...     compressed from its parent by
+ *                               dfit_compress_file (compress.h) into the cache
  *   [variant X] file = PATH     used as it is
  *
  * The cache (default ".cache/models" under the current directory, or
  * $DFIT_CACHE_DIR, or the caller's choice) is content-addressed: a synth
  * file is named by the SHA-256 of what determines it (shape, seed, weight
  * type, GGUF version, DFIT_VARIANT_CACHE_VERSION), a converted file by the
- * SHA-256 of its parent file's SHA-256 and the recipe. A cached file is
- * reused only if it opens as valid GGUF (and, for a conversion, names the
- * right parent); otherwise it is rebuilt. Files are written by the GGUF
+ * SHA-256 of its parent file's SHA-256 and the recipe (with the SHA-256 of
+ * a calibration file). A cached file is reused only if it opens as valid
+ * GGUF (and, for a conversion, names the right parent); otherwise it is
+ * rebuilt. Files are written by the GGUF
  * writer's atomic rename, and builds hold an flock on "<cache>/.lock", so a
  * killed or concurrent build never leaves a half file behind.
  * A recipe whose parent's matrices already have the recipe's type (f32 from
  * an f32 synth base) is the parent's file itself: nothing is converted.
- * Non-goals: pruning and distillation recipes, cache eviction.
+ * Non-goals: distillation recipes (a distilled student is a `file`), cache
+ * eviction.
  */
 #ifndef DFIT_RUN_VARIANTS_H
 #define DFIT_RUN_VARIANTS_H

@@ -153,22 +153,38 @@ int dfit_worker_cell(const struct dfit_cell_job *job, struct dfit_cell_outcome *
 void dfit_worker_blank_result(struct dfit_cell_result *r, enum dfit_cell_status st,
                               const char *reason, const struct dfit_quality *quality);
 
+/* Most CSV eval sets one quality worker scores. */
+#define DFIT_WORKER_MAX_TASKS 32
+
 struct dfit_quality_job {
     const char *reference_path;
     const char *variant_path;
     const struct dfit_quality_params *params; /* from quality.h */
-    const int32_t *tokens;
+    const int32_t *tokens;             /* NULL: fidelity is not measured... */
     uint32_t n_tokens;
-    double time_limit_s;
+    const char *no_tokens_reason;      /* ...and this says why */
+    double time_limit_s;               /* fidelity and task accuracy together */
     dfit_worker_tick_fn tick;
     void *tick_user;
+    /* Task accuracy on CSV eval sets (accuracy.h), on params' backend,
+     * threads, kernels and device, after fidelity, in the same worker. */
+    const char *const *task_paths;     /* [n_tasks] */
+    uint32_t n_tasks;                  /* <= DFIT_WORKER_MAX_TASKS; 0: none */
+    uint32_t task_limit;               /* items scored per set; 0: all */
+    struct dfit_task_accuracy *tasks;  /* out: [n_tasks], one per set */
 };
 
 /* Measures fidelity in a worker (no memory limit, job's time limit) and
  * fills *q; when the worker fails, q->available is false and q->reason
  * says how ("timed out after 2 s", "killed by SIGSEGV", the measurement's
- * own error). *interrupted is set on SIGINT/SIGTERM. Returns 0, or DFIT_EIO
- * when no worker could be started (q says so too). */
+ * own error). With eval sets, the same worker then scores each set
+ * (job->tasks[i]: accuracy with its standard error, or unavailable with the
+ * reason) and, when every set was scored, q gets the accuracy pooled over
+ * all their items (has_accuracy, accuracy, accuracy_se = sqrt(p (1-p) / n));
+ * fidelity failing does not stop that. When the worker fails every set is
+ * unavailable with the worker's reason. *interrupted is set on
+ * SIGINT/SIGTERM. Returns 0, or DFIT_EIO when no worker could be started (q
+ * says so too), DFIT_EINVAL for more than DFIT_WORKER_MAX_TASKS sets. */
 int dfit_worker_quality(const struct dfit_quality_job *job, struct dfit_quality *q,
                         bool *interrupted, struct dfit_err *err);
 

@@ -1,8 +1,9 @@
 /* worker_cell.c — what the sweep's workers do (see worker.h): measure one
  * cell under the target's limits and store it, or measure a (variant,
  * target) pair's fidelity; and in the parent, turn a worker that died,
- * hung or exited early into a stored cell with its reason. Also the test
- * fault injection (DFIT_TEST_FAULT).
+ * hung or exited early into a stored cell with its reason; the quality
+ * worker scores the scenario's CSV eval sets too. Also the test fault
+ * injection (DFIT_TEST_FAULT).
  * Non-goals: the process machinery (worker.c), the order of cells (runner.c).
  */
 #include "run/worker.h"
@@ -19,6 +20,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "run/accuracy.h"
+#include "run/counters.h"
 #include "util/clock.h"
 
 /* snprintf that is allowed to cut (reasons are bounded by design). */
@@ -64,6 +67,10 @@ void dfit_worker_blank_result(struct dfit_cell_result *r, enum dfit_cell_status 
 
 /* ---- fault injection ------------------------------------------------------------ */
 
+/* Entries are "V/T/W:KIND" separated by ','. Names may hold ',' and ':'
+ * themselves, so a cell's entry is looked for at the start of the list and
+ * after every ',': its id, then ':KIND', then ',' or the end of the list
+ * (a malformed entry does not hide the ones after it). */
 const char *dfit_worker_fault(const char *variant, const char *target, const char *workload)
 {
     static const char *const kinds[] = {"crash", "hang", "oom", "fail"};
@@ -74,19 +81,15 @@ const char *dfit_worker_fault(const char *variant, const char *target, const cha
     int n = snprintf(id, sizeof id, "%s/%s/%s", variant, target, workload);
     if (n < 0 || (size_t)n >= sizeof id)
         return NULL;
-    for (const char *p = env; *p;) {
-        const char *end = strchr(p, ',');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        const char *colon = memchr(p, ':', len);
-        if (colon && (size_t)(colon - p) == (size_t)n && memcmp(p, id, (size_t)n) == 0) {
-            size_t klen = len - (size_t)(colon - p) - 1;
-            for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++)
-                if (strlen(kinds[k]) == klen && memcmp(colon + 1, kinds[k], klen) == 0)
-                    return kinds[k];
+    for (const char *p = env; p; p = strchr(p, ',') ? strchr(p, ',') + 1 : NULL) {
+        if (strncmp(p, id, (size_t)n) != 0 || p[n] != ':')
+            continue;
+        for (size_t k = 0; k < sizeof kinds / sizeof kinds[0]; k++) {
+            size_t kl = strlen(kinds[k]);
+            const char *after = p + n + 1 + kl;
+            if (strncmp(p + n + 1, kinds[k], kl) == 0 && (*after == ',' || *after == '\0'))
+                return kinds[k];
         }
-        p += len;
-        if (*p == ',')
-            p++;
     }
     return NULL;
 }
@@ -196,11 +199,15 @@ static int cell_child(void *arg, int fd)
                                  job->quality);
     } else {
         uint64_t saved;
+        /* PAPI starts before the cap: its start does not survive every
+         * failed allocation (counters.h) */
+        dfit_counters_init((const char *const *)spec->target->counters, spec->target->n_counters);
         if (dfit_worker_cap_memory(limit, &saved, &err) != 0) {
             dfit_worker_blank_result(&r, DFIT_CELL_FAILED, err.msg, job->quality);
         } else {
             dfit_cell_measure(spec, &r, &err); /* status and reason say how it went */
             dfit_worker_uncap_memory(saved);
+            dfit_counters_shutdown();
             if (r.status == DFIT_CELL_OOM && limit > 0 && isfinite(limit)) {
                 char why[DFIT_REASON_MAX];
                 fmt_cut(why, sizeof why, "memory limit %g MiB reached: %s", limit, r.reason);
@@ -318,64 +325,158 @@ int dfit_worker_cell(const struct dfit_cell_job *job, struct dfit_cell_outcome *
 
 /* ---- the quality worker -------------------------------------------------------- */
 
+struct quality_reply {
+    struct dfit_quality q;
+    uint32_t n_tasks;
+    struct dfit_task_accuracy tasks[DFIT_WORKER_MAX_TASKS];
+};
+
+/* The name a set at path has (its file name without ".csv"), for a set
+ * that could not be read. */
+static void task_name_of(const char *path, char *dst, size_t cap)
+{
+    const char *b = strrchr(path, '/');
+    b = b ? b + 1 : path;
+    size_t n = strlen(b);
+    if (n > 4 && strcmp(b + n - 4, ".csv") == 0)
+        n -= 4;
+    fmt_cut(dst, cap, "%.*s", (int)n, b);
+}
+
+/* Scores every set of the job on the variant; the pooled accuracy goes
+ * into rep->q when every set was scored. */
+static void score_tasks(const struct dfit_quality_job *job, struct quality_reply *rep)
+{
+    const struct dfit_quality_params *qp = job->params;
+    const struct dfit_accuracy_params ap = {
+        .backend = qp ? qp->backend : NULL,
+        .n_threads = qp ? qp->n_threads : 0,
+        .kernels = qp ? qp->kernels : NULL,
+        .device = qp ? qp->device : NULL,
+        .limit = job->task_limit,
+    };
+    uint64_t n = 0, correct = 0;
+    bool all = true;
+    rep->n_tasks = job->n_tasks;
+    for (uint32_t i = 0; i < job->n_tasks; i++) {
+        struct dfit_task_accuracy *t = &rep->tasks[i];
+        struct dfit_accuracy a;
+        struct dfit_err e = {0};
+        int rc = dfit_accuracy_csv(job->variant_path, &ap, job->task_paths[i], &a, &e);
+        if (rc) {
+            task_name_of(job->task_paths[i], t->task, sizeof t->task);
+            t->available = false;
+            copy_str(t->reason, sizeof t->reason, e.msg[0] ? e.msg : dfit_err_name(rc));
+            all = false;
+            continue;
+        }
+        copy_str(t->task, sizeof t->task, a.name);
+        t->available = true;
+        t->n_items = a.n_items;
+        t->n_correct = a.n_correct;
+        t->accuracy = a.accuracy;
+        t->accuracy_se = a.accuracy_se;
+        n += a.n_items;
+        correct += a.n_correct;
+    }
+    if (all && n > 0) {
+        double p = (double)correct / (double)n;
+        const struct dfit_accuracy pooled = {.n_items = n, .n_correct = correct, .accuracy = p,
+                                             .accuracy_se = sqrt(p * (1.0 - p) / (double)n)};
+        dfit_accuracy_to_quality(&pooled, &rep->q);
+    }
+}
+
 static int quality_child(void *arg, int fd)
 {
     const struct dfit_quality_job *job = arg;
-    struct dfit_quality q;
+    struct quality_reply *rep = calloc(1, sizeof *rep);
     struct dfit_err err = {0};
-    memset(&q, 0, sizeof q);
-    int rc = dfit_quality_measure(job->reference_path, job->variant_path, job->params, job->tokens,
-                                  job->n_tokens, &q, &err);
-    if (rc) {
-        q.available = false;
-        copy_str(q.reason, sizeof q.reason, err.msg[0] ? err.msg : dfit_err_name(rc));
+    int rc = 0;
+    if (!rep)
+        return 1;
+    if (job->tokens) {
+        rc = dfit_quality_measure(job->reference_path, job->variant_path, job->params, job->tokens,
+                                  job->n_tokens, &rep->q, &err);
+        if (rc) {
+            rep->q.available = false;
+            copy_str(rep->q.reason, sizeof rep->q.reason, err.msg[0] ? err.msg : dfit_err_name(rc));
+        }
+    } else {
+        copy_str(rep->q.reason, sizeof rep->q.reason,
+                 job->no_tokens_reason ? job->no_tokens_reason : "no eval tokens");
     }
-    dfit_worker_reply(fd, &q, sizeof q);
+    score_tasks(job, rep);
+    dfit_worker_reply(fd, rep, sizeof *rep);
+    free(rep);
     return rc ? 1 : 0;
 }
 
 int dfit_worker_quality(const struct dfit_quality_job *job, struct dfit_quality *q,
                         bool *interrupted, struct dfit_err *err)
 {
-    struct dfit_quality reply;
+    struct quality_reply *reply = NULL;
     struct dfit_worker_status st;
     struct dfit_err local = {0};
     if (!err)
         err = &local;
-    memset(&reply, 0, sizeof reply);
     memset(q, 0, sizeof *q);
     *interrupted = false;
-    const struct dfit_worker_opts o = {
-        .time_limit_s = job->time_limit_s, .tick = job->tick, .tick_user = job->tick_user};
-    int rc = dfit_worker_run(quality_child, (void *)job, &o, &reply, sizeof reply, &st, err);
-    if (rc) {
+    if (job->n_tasks > DFIT_WORKER_MAX_TASKS || (job->n_tasks && (!job->task_paths || !job->tasks))) {
+        int rc = dfit_err_set(err, DFIT_EINVAL, "quality worker: %u eval sets (at most %d, with "
+                              "their paths and results)", job->n_tasks, DFIT_WORKER_MAX_TASKS);
         copy_str(q->reason, sizeof q->reason, err->msg);
         return rc;
     }
-    if (st.n_reply == sizeof reply && st.end == DFIT_WORKER_EXITED) {
-        *q = reply;
+    if (!(reply = calloc(1, sizeof *reply))) {
+        int rc = dfit_err_set(err, DFIT_ENOMEM, "quality worker: out of memory");
+        copy_str(q->reason, sizeof q->reason, err->msg);
+        return rc;
+    }
+    const struct dfit_worker_opts o = {
+        .time_limit_s = job->time_limit_s, .tick = job->tick, .tick_user = job->tick_user};
+    int rc = dfit_worker_run(quality_child, (void *)job, &o, reply, sizeof *reply, &st, err);
+    if (rc) {
+        copy_str(q->reason, sizeof q->reason, err->msg);
+    } else if (st.n_reply == sizeof *reply && st.end == DFIT_WORKER_EXITED &&
+               reply->n_tasks == job->n_tasks) {
+        *q = reply->q;
         q->reason[sizeof q->reason - 1] = '\0';
+        for (uint32_t i = 0; i < job->n_tasks; i++) {
+            job->tasks[i] = reply->tasks[i];
+            job->tasks[i].task[sizeof job->tasks[i].task - 1] = '\0';
+            job->tasks[i].reason[sizeof job->tasks[i].reason - 1] = '\0';
+        }
+        free(reply);
         return 0;
+    } else {
+        char sig[96];
+        q->available = false;
+        switch (st.end) {
+        case DFIT_WORKER_TIMED_OUT:
+            fmt_cut(q->reason, sizeof q->reason, "quality measurement exceeded the time limit of %g s",
+                     job->time_limit_s);
+            break;
+        case DFIT_WORKER_INTERRUPTED:
+            fmt_cut(q->reason, sizeof q->reason, "quality measurement interrupted");
+            *interrupted = true;
+            break;
+        case DFIT_WORKER_SIGNALED:
+            fmt_cut(q->reason, sizeof q->reason, "quality measurement killed by %s",
+                     dfit_worker_signal_name(st.signal, sig, sizeof sig));
+            break;
+        default:
+            fmt_cut(q->reason, sizeof q->reason,
+                     "quality measurement exited with status %d without a result", st.exit_status);
+            break;
+        }
     }
-    char sig[96];
-    q->available = false;
-    switch (st.end) {
-    case DFIT_WORKER_TIMED_OUT:
-        fmt_cut(q->reason, sizeof q->reason, "quality measurement exceeded the time limit of %g s",
-                 job->time_limit_s);
-        break;
-    case DFIT_WORKER_INTERRUPTED:
-        fmt_cut(q->reason, sizeof q->reason, "quality measurement interrupted");
-        *interrupted = true;
-        break;
-    case DFIT_WORKER_SIGNALED:
-        fmt_cut(q->reason, sizeof q->reason, "quality measurement killed by %s",
-                 dfit_worker_signal_name(st.signal, sig, sizeof sig));
-        break;
-    default:
-        fmt_cut(q->reason, sizeof q->reason,
-                 "quality measurement exited with status %d without a result", st.exit_status);
-        break;
+    for (uint32_t i = 0; i < job->n_tasks; i++) {
+        struct dfit_task_accuracy *t = &job->tasks[i];
+        memset(t, 0, sizeof *t);
+        task_name_of(job->task_paths[i], t->task, sizeof t->task);
+        copy_str(t->reason, sizeof t->reason, q->reason);
     }
-    return 0;
+    free(reply);
+    return rc;
 }

@@ -37,6 +37,8 @@ static const struct table {
              "WHERE ?1 = 0 OR c.run_id = ?1 ORDER BY x.cell_id, x.request_idx, x.token_idx"},
     {"counters", "SELECT x.* FROM counters x JOIN cells c ON c.id = x.cell_id "
                  "WHERE ?1 = 0 OR c.run_id = ?1 ORDER BY x.cell_id, x.idx"},
+    {"task_accuracy", "SELECT * FROM task_accuracy WHERE ?1 = 0 OR run_id = ?1 "
+                      "ORDER BY run_id, target, variant, idx"},
 };
 #define N_TABLES (sizeof tables / sizeof tables[0])
 

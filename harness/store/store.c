@@ -6,10 +6,13 @@
  * results/schema.sql whole, at DFIT_STORE_SCHEMA_VERSION. An older file
  * climbs the ladder one step at a time, upgrade[v] taking it from v to v+1,
  * all inside one BEGIN IMMEDIATE transaction that re-reads the version, so
- * processes opening the file at once migrate it exactly once. Version 2 is:
- * bump DFIT_STORE_SCHEMA_VERSION, bring results/schema.sql (and the copy
- * below) to the new schema, and write upgrade_1_to_2 into upgrade[1].
- * Non-goals: cells (store_cells.c), export (export_csv.c).
+ * processes opening the file at once migrate it exactly once. A new
+ * version N+1 is: bump DFIT_STORE_SCHEMA_VERSION, bring results/schema.sql
+ * (and the copy below) to the new schema, and write upgrade_N_to_N+1 into
+ * upgrade[N]. Version 2 added the reference and per-token costs, version 3
+ * the task_accuracy table.
+ * Non-goals: cells (store_cells.c), task accuracy (store_tasks.c), export
+ * (export_csv.c).
  */
 #include "store/store.h"
 
@@ -32,7 +35,7 @@ struct dfit_store {
 /* results/schema.sql, line by line (test_store compares them; one string
  * would pass the 4095 characters ISO C guarantees). */
 static const char *const schema_lines[] = {
-    "-- dfit results database, schema version 1 (PRAGMA user_version = 1).\n",
+    "-- dfit results database, schema version 3 (PRAGMA user_version = 3).\n",
     "-- One run = one `dfit run SCENARIO`; one cell = variant x target x workload,\n",
     "-- written in one transaction with its raw samples and counters.\n",
     "-- Units are in the column names (_ns, _bytes, _mib, _ms, _per_s); times of\n",
@@ -56,7 +59,8 @@ static const char *const schema_lines[] = {
     "    git_commit      TEXT NOT NULL,\n",
     "    build_type      TEXT NOT NULL,\n",
     "    compiler        TEXT NOT NULL,\n",
-    "    compiler_flags  TEXT\n",
+    "    compiler_flags  TEXT,\n",
+    "    reference       TEXT\n",
     ");\n",
     "CREATE INDEX runs_by_scenario ON runs (scenario, scenario_sha256);\n",
     "\n",
@@ -90,6 +94,17 @@ static const char *const schema_lines[] = {
     "    bits_per_weight REAL,\n",
     "    recipe          TEXT,\n",
     "    lineage         TEXT,\n",
+    "    -- per-token cost from the file's shapes and dfit.prune.* (version 2;\n",
+    "    -- NULL when unknown): see harness/run/token_cost.h and docs/results.md\n",
+    "    bytes_per_token        INTEGER,\n",
+    "    kv_values_per_pos      INTEGER,\n",
+    "    flops_per_token        INTEGER,\n",
+    "    sparse_flops_per_token INTEGER,\n",
+    "    output_flops           INTEGER,\n",
+    "    attn_flops_per_pos     INTEGER,\n",
+    "    weight_type            TEXT,\n",
+    "    prune_pattern          TEXT,\n",
+    "    prune_sparsity         REAL,\n",
     "    UNIQUE (run_id, name)\n",
     ");\n",
     "\n",
@@ -221,6 +236,27 @@ static const char *const schema_lines[] = {
     "    reason    TEXT,\n",
     "    CHECK ((available = 1) = (value IS NOT NULL)),\n",
     "    PRIMARY KEY (cell_id, phase, name)\n",
+    ") WITHOUT ROWID;\n",    "\n",
+    "-- Task accuracy of a (variant, target) pair on each CSV eval set of the\n",
+    "-- scenario (key `tasks`; version 3), measured once per pair beside its\n",
+    "-- fidelity; the cells' accuracy is the one pooled over every set. idx is\n",
+    "-- the set's place in the scenario's list. A set that could not be scored\n",
+    "-- has NULL figures and a reason, never a 0.\n",
+    "CREATE TABLE task_accuracy (\n",
+    "    run_id      INTEGER NOT NULL REFERENCES runs (id) ON DELETE CASCADE,\n",
+    "    variant     TEXT NOT NULL,\n",
+    "    target      TEXT NOT NULL,\n",
+    "    task        TEXT NOT NULL,\n",
+    "    idx         INTEGER NOT NULL,\n",
+    "    n_items     INTEGER,\n",
+    "    n_correct   INTEGER,\n",
+    "    accuracy    REAL,\n",
+    "    accuracy_se REAL,\n",
+    "    reason      TEXT,\n",
+    "    CHECK ((accuracy IS NULL) = (reason IS NOT NULL)),\n",
+    "    PRIMARY KEY (run_id, variant, target, task),\n",
+    "    FOREIGN KEY (run_id, variant) REFERENCES variants (run_id, name) ON DELETE CASCADE,\n",
+    "    FOREIGN KEY (run_id, target) REFERENCES targets (run_id, name) ON DELETE CASCADE\n",
     ") WITHOUT ROWID;\n",
 };
 #define N_SCHEMA_LINES (sizeof schema_lines / sizeof schema_lines[0])
@@ -424,11 +460,53 @@ static int create_schema(struct dfit_store *s, struct dfit_err *err)
     return rc;
 }
 
+/* Version 2: the run's reference variant, and each variant's per-token
+ * cost (token_cost.h) for the report's "Does it pay?". Columns are added at
+ * the end, where results/schema.sql has them too. */
+static int upgrade_1_to_2(struct dfit_store *s, struct dfit_err *err)
+{
+    static const char *const sql[] = {
+        "ALTER TABLE runs ADD COLUMN reference TEXT",
+        "ALTER TABLE variants ADD COLUMN bytes_per_token INTEGER",
+        "ALTER TABLE variants ADD COLUMN kv_values_per_pos INTEGER",
+        "ALTER TABLE variants ADD COLUMN flops_per_token INTEGER",
+        "ALTER TABLE variants ADD COLUMN sparse_flops_per_token INTEGER",
+        "ALTER TABLE variants ADD COLUMN output_flops INTEGER",
+        "ALTER TABLE variants ADD COLUMN attn_flops_per_pos INTEGER",
+        "ALTER TABLE variants ADD COLUMN weight_type TEXT",
+        "ALTER TABLE variants ADD COLUMN prune_pattern TEXT",
+        "ALTER TABLE variants ADD COLUMN prune_sparsity REAL",
+    };
+    for (size_t i = 0; i < sizeof sql / sizeof sql[0]; i++)
+        if (sqlite3_exec(s->db, sql[i], NULL, NULL, NULL) != SQLITE_OK)
+            return dfit_store_fail(s, err, "migrate schema 1 to 2: %s", sql[i]);
+    return 0;
+}
+
+/* Version 3: task accuracy per (variant, target) and CSV eval set (the
+ * same table as results/schema.sql's; test_store compares the two). */
+static int upgrade_2_to_3(struct dfit_store *s, struct dfit_err *err)
+{
+    static const char sql[] =
+        "CREATE TABLE task_accuracy (run_id INTEGER NOT NULL REFERENCES runs (id) ON DELETE "
+        "CASCADE, variant TEXT NOT NULL, target TEXT NOT NULL, task TEXT NOT NULL, "
+        "idx INTEGER NOT NULL, n_items INTEGER, n_correct INTEGER, accuracy REAL, "
+        "accuracy_se REAL, reason TEXT, CHECK ((accuracy IS NULL) = (reason IS NOT NULL)), "
+        "PRIMARY KEY (run_id, variant, target, task), FOREIGN KEY (run_id, variant) "
+        "REFERENCES variants (run_id, name) ON DELETE CASCADE, FOREIGN KEY (run_id, target) "
+        "REFERENCES targets (run_id, name) ON DELETE CASCADE) WITHOUT ROWID";
+    if (sqlite3_exec(s->db, sql, NULL, NULL, NULL) != SQLITE_OK)
+        return dfit_store_fail(s, err, "migrate schema 2 to 3: create table task_accuracy");
+    return 0;
+}
+
 /* upgrade[v] takes a file from version v to v + 1; [0] makes a new file
  * current in one step. */
 typedef int (*upgrade_fn)(struct dfit_store *s, struct dfit_err *err);
 static const upgrade_fn upgrade[DFIT_STORE_SCHEMA_VERSION] = {
     [0] = create_schema,
+    [1] = upgrade_1_to_2,
+    [2] = upgrade_2_to_3,
 };
 
 static int check_version(struct dfit_store *s, int v, struct dfit_err *err)
@@ -665,8 +743,9 @@ int dfit_store_create_run(struct dfit_store *s, const struct dfit_run_info *info
         return rc;
     if ((rc = dfit_store_prepare(s,
             "INSERT INTO runs (scenario, scenario_sha256, scenario_path, label, started_at, "
-            "status, dfit_version, git_commit, build_type, compiler, compiler_flags) VALUES "
-            "(?1, ?2, ?3, ?4, " NOW_SQL ", 'running', ?5, ?6, ?7, ?8, ?9)", &st, "create run", err)))
+            "status, dfit_version, git_commit, build_type, compiler, compiler_flags, reference) "
+            "VALUES (?1, ?2, ?3, ?4, " NOW_SQL ", 'running', ?5, ?6, ?7, ?8, ?9, ?10)", &st,
+            "create run", err)))
         goto fail;
     bind_text(st, 1, info->scenario);
     bind_text(st, 2, info->scenario_sha256);
@@ -677,6 +756,7 @@ int dfit_store_create_run(struct dfit_store *s, const struct dfit_run_info *info
     bind_text(st, 7, info->build_type ? info->build_type : DFIT_BUILD_TYPE);
     bind_text(st, 8, info->compiler ? info->compiler : DFIT_COMPILER);
     bind_text(st, 9, info->compiler_flags ? info->compiler_flags : build_flags);
+    bind_text(st, 10, info->reference);
     if ((rc = step_done(s, st, err, "create run")))
         goto fail;
     int64_t id = sqlite3_last_insert_rowid(s->db);
@@ -792,7 +872,8 @@ int dfit_store_find_run(struct dfit_store *s, const char *scenario, const char *
 enum { R_ID, R_STATUS, R_STARTED, R_FINISHED, R_RESUMES, R_SCENARIO, R_SHA, R_PATH, R_LABEL,
        R_VERSION, R_COMMIT, R_BUILD, R_COMPILER, R_FLAGS, R_N_CELLS, R_N_OK, R_HAS_M, R_HOST,
        R_KERNEL, R_CPU, R_CPU_FLAGS, R_GOVERNOR, R_N_CPUS, R_N_CORES, R_LOAD_BEFORE,
-       R_LOAD_AFTER = R_LOAD_BEFORE + 3, R_MEM_TOTAL = R_LOAD_AFTER + 3, R_MEM_AVAIL };
+       R_LOAD_AFTER = R_LOAD_BEFORE + 3, R_MEM_TOTAL = R_LOAD_AFTER + 3, R_MEM_AVAIL,
+       R_REFERENCE };
 
 static const char run_sql[] =
     "SELECT r.id, r.status, r.started_at, r.finished_at, r.n_resumes, r.scenario, "
@@ -802,8 +883,8 @@ static const char run_sql[] =
     "(SELECT count(*) FROM cells c WHERE c.run_id = r.id AND c.status = 'ok'), "
     "m.run_id IS NOT NULL, m.hostname, m.kernel, m.cpu_model, m.cpu_flags, m.governor, m.n_cpus, "
     "m.n_cores, m.loadavg1_before, m.loadavg5_before, m.loadavg15_before, m.loadavg1_after, "
-    "m.loadavg5_after, m.loadavg15_after, m.mem_total_bytes, m.mem_available_bytes "
-    "FROM runs r LEFT JOIN machine_state m ON m.run_id = r.id "
+    "m.loadavg5_after, m.loadavg15_after, m.mem_total_bytes, m.mem_available_bytes, "
+    "r.reference FROM runs r LEFT JOIN machine_state m ON m.run_id = r.id "
     "WHERE ?1 = 0 OR r.id = ?1 ORDER BY r.id";
 
 static int read_run(sqlite3_stmt *st, struct dfit_store_run *r)
@@ -813,12 +894,12 @@ static int read_run(sqlite3_stmt *st, struct dfit_store_run *r)
     struct dfit_machine_info *m = &r->machine;
     static const int cols[] = {R_STARTED, R_FINISHED, R_SCENARIO, R_SHA, R_PATH, R_LABEL,
                                R_VERSION, R_COMMIT, R_BUILD, R_COMPILER, R_FLAGS, R_HOST,
-                               R_KERNEL, R_CPU, R_CPU_FLAGS, R_GOVERNOR};
+                               R_KERNEL, R_CPU, R_CPU_FLAGS, R_GOVERNOR, R_REFERENCE};
     const char **const dst[] = {&r->started_at, &r->finished_at, &in->scenario,
                                 &in->scenario_sha256, &in->scenario_path, &in->label,
                                 &in->dfit_version, &in->git_commit, &in->build_type,
                                 &in->compiler, &in->compiler_flags, &m->hostname, &m->kernel,
-                                &m->cpu_model, &m->cpu_flags, &m->governor};
+                                &m->cpu_model, &m->cpu_flags, &m->governor, &in->reference};
     if (!(r->strings_ = dfit_store_copy_texts(st, cols, dst, (int)(sizeof cols / sizeof cols[0]))))
         return DFIT_ENOMEM;
     r->id = sqlite3_column_int64(st, R_ID);
@@ -936,11 +1017,22 @@ int dfit_store_add_variant(struct dfit_store *s, int64_t run_id, const struct df
     sqlite3_finalize(st);
     if ((rc = dfit_store_prepare(s,
             "INSERT INTO variants (run_id, name, file, sha256, bytes, n_params, bits_per_weight, "
-            "recipe, lineage) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9) "
+            "recipe, lineage, bytes_per_token, kv_values_per_pos, flops_per_token, "
+            "sparse_flops_per_token, output_flops, attn_flops_per_pos, weight_type, "
+            "prune_pattern, prune_sparsity) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, "
+            "?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18) "
             "ON CONFLICT (run_id, name) DO UPDATE SET file = excluded.file, "
             "sha256 = coalesce(excluded.sha256, sha256), bytes = excluded.bytes, "
             "n_params = excluded.n_params, bits_per_weight = excluded.bits_per_weight, "
-            "recipe = excluded.recipe, lineage = excluded.lineage", &st, "add variant", err)))
+            "recipe = excluded.recipe, lineage = excluded.lineage, "
+            "bytes_per_token = excluded.bytes_per_token, "
+            "kv_values_per_pos = excluded.kv_values_per_pos, "
+            "flops_per_token = excluded.flops_per_token, "
+            "sparse_flops_per_token = excluded.sparse_flops_per_token, "
+            "output_flops = excluded.output_flops, "
+            "attn_flops_per_pos = excluded.attn_flops_per_pos, "
+            "weight_type = excluded.weight_type, prune_pattern = excluded.prune_pattern, "
+            "prune_sparsity = excluded.prune_sparsity", &st, "add variant", err)))
         goto done;
     sqlite3_bind_int64(st, 1, run_id);
     bind_text(st, 2, v->name);
@@ -951,6 +1043,16 @@ int dfit_store_add_variant(struct dfit_store *s, int64_t run_id, const struct df
     bind_real(st, 7, v->bits_per_weight);
     bind_text(st, 8, v->recipe);
     bind_text(st, 9, v->lineage);
+    if (v->has_cost) { /* else every cost column stays NULL */
+        const struct dfit_token_cost *c = &v->cost;
+        const uint64_t n[] = {c->bytes_per_token, c->kv_values_per_pos, c->flops_per_token,
+                              c->sparse_flops_per_token, c->output_flops, c->attn_flops_per_pos};
+        for (int i = 0; i < 6; i++) /* a 0 (no sparse FLOPs left, say) is a real value */
+            sqlite3_bind_int64(st, 10 + i, n[i] > INT64_MAX ? INT64_MAX : (sqlite3_int64)n[i]);
+        bind_text(st, 16, c->weight_type[0] ? c->weight_type : NULL);
+        bind_text(st, 17, c->prune_pattern[0] ? c->prune_pattern : NULL);
+        bind_real(st, 18, c->prune_pattern[0] ? c->prune_sparsity : NAN);
+    }
     if ((rc = step_done(s, st, err, "add variant '%s'", v->name)))
         goto done;
     rc = dfit_store_commit(s, "add variant", err);

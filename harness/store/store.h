@@ -26,9 +26,10 @@
 
 #include "run/result.h"
 #include "run/scenario.h"
+#include "run/token_cost.h"
 #include "util/err.h"
 
-#define DFIT_STORE_SCHEMA_VERSION 1
+#define DFIT_STORE_SCHEMA_VERSION 3
 #define DFIT_STORE_BUSY_TIMEOUT_MS 10000
 
 struct dfit_store;
@@ -105,6 +106,9 @@ struct dfit_run_info {
     const char *build_type;
     const char *compiler;
     const char *compiler_flags;
+    const char *reference;         /* the scenario's reference variant; may be
+                                      NULL (runs of schema version 1 read back
+                                      NULL) */
 };
 
 /* The machine a run ran on, as it was when the run (re)started. Unknown
@@ -171,8 +175,10 @@ void dfit_store_runs_free(struct dfit_store_run *runs, size_t n); /* accepts NUL
 
 /* ---- what a run measures ---------------------------------------------------- */
 
-/* A variant as built: the file measured, its hash and size, and how it was
- * made. Unknown values: NULL strings, 0 sizes, NAN bits_per_weight. */
+/* A variant as built: the file measured, its hash and size, how it was
+ * made, and what one token costs to run it (token_cost.h). Unknown values:
+ * NULL strings, 0 sizes, NAN bits_per_weight, has_cost false (then cost is
+ * not stored; a variant registered by schema version 1 reads back so). */
 struct dfit_store_variant {
     const char *name;
     const char *file;
@@ -182,6 +188,8 @@ struct dfit_store_variant {
     double bits_per_weight;
     const char *recipe;            /* e.g. "compress=q4_0 from=base" */
     const char *lineage;           /* parent hash, method, parameters, calibration */
+    bool has_cost;
+    struct dfit_token_cost cost;
 };
 
 /* Registering is idempotent, for --resume: the same name in the same run
@@ -241,11 +249,37 @@ int dfit_store_load_cells(struct dfit_store *s, int64_t run_id, bool with_sample
                           struct dfit_store_cell **cells, size_t *n, struct dfit_err *err);
 void dfit_store_cells_free(struct dfit_store_cell *cells, size_t n); /* accepts NULL */
 
+/* ---- task accuracy (store_tasks.c) -------------------------------------------------- */
+
+/* Replaces the task-accuracy rows of (variant, target) in run_id by
+ * t[0..n) (idx = position in t) in one BEGIN IMMEDIATE transaction; n == 0
+ * deletes them. The variant and target must have been added to the run
+ * (DFIT_EINVAL otherwise, as for any constraint: an empty or repeated task
+ * name, an available row with a NAN accuracy); DFIT_EIO naming the
+ * database otherwise. Nothing is changed on failure. */
+int dfit_store_put_task_accuracy(struct dfit_store *s, int64_t run_id, const char *variant,
+                                 const char *target, const struct dfit_task_accuracy *t,
+                                 size_t n, struct dfit_err *err);
+
+/* One task-accuracy row read back; variant and target are malloc'd. */
+struct dfit_store_task_row {
+    char *variant, *target;
+    int idx;
+    struct dfit_task_accuracy a;   /* a.available false: a.reason says why */
+};
+/* Every task-accuracy row of run_id, by target, variant (registration
+ * order) and idx. None: *rows NULL, *n 0. On failure (DFIT_EIO,
+ * DFIT_ENOMEM) *rows is NULL and *n 0. Free with dfit_store_task_rows_free. */
+int dfit_store_load_task_accuracy(struct dfit_store *s, int64_t run_id,
+                                  struct dfit_store_task_row **rows, size_t *n,
+                                  struct dfit_err *err);
+void dfit_store_task_rows_free(struct dfit_store_task_row *rows, size_t n); /* accepts NULL */
+
 /* ---- export (export_csv.c) ------------------------------------------------------ */
 
 /* Writes one CSV file per table into dir (created if needed): runs.csv,
  * machine_state.csv, variants.csv, targets.csv, workloads.csv, cells.csv,
- * requests.csv, gaps.csv, counters.csv. A header row names the columns;
+ * requests.csv, gaps.csv, counters.csv, task_accuracy.csv. A header row names the columns;
  * NULL is an empty field, text is always quoted (RFC 4180, through libcsv),
  * numbers are bare (doubles with 17 significant digits). run_id > 0 limits
  * every file to that run (DFIT_ENOTFOUND if it does not exist); 0 exports

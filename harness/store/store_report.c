@@ -7,6 +7,7 @@
 
 #include <math.h>
 #include <sqlite3.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,6 +79,33 @@ static bool split_counters(const char *list, char ***out, int *n)
     return true;
 }
 
+/* Text column i into a fixed buffer ("" for NULL; cut to fit). */
+static void text_into(sqlite3_stmt *st, int i, char *buf, size_t cap)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    snprintf(buf, cap, "%s", t ? (const char *)t : "");
+}
+
+/* The per-token cost columns from column `first` on (bytes_per_token ..
+ * prune_sparsity); has_cost is false when bytes_per_token is NULL. */
+static void read_cost(sqlite3_stmt *st, int first, struct dfit_store_variant *v)
+{
+    struct dfit_token_cost *c = &v->cost;
+    memset(c, 0, sizeof *c);
+    c->prune_sparsity = NAN;
+    v->has_cost = sqlite3_column_type(st, first) != SQLITE_NULL;
+    if (!v->has_cost)
+        return;
+    uint64_t *n[] = {&c->bytes_per_token, &c->kv_values_per_pos, &c->flops_per_token,
+                     &c->sparse_flops_per_token, &c->output_flops, &c->attn_flops_per_pos};
+    for (int i = 0; i < 6; i++)
+        *n[i] = size_col(st, first + i);
+    text_into(st, first + 6, c->weight_type, sizeof c->weight_type);
+    text_into(st, first + 7, c->prune_pattern, sizeof c->prune_pattern);
+    if (c->prune_pattern[0])
+        c->prune_sparsity = real_col(st, first + 8);
+}
+
 /* ---- the run's spec --------------------------------------------------------------- */
 
 static int read_variants(struct dfit_store *s, int64_t run_id, struct dfit_store_spec *sp,
@@ -86,7 +114,10 @@ static int read_variants(struct dfit_store *s, int64_t run_id, struct dfit_store
     sqlite3_stmt *st = NULL;
     size_t cap = 0;
     int rc = dfit_store_prepare(s, "SELECT name, file, sha256, bytes, n_params, bits_per_weight, "
-                                "recipe, lineage FROM variants WHERE run_id = ?1 ORDER BY id",
+                                "recipe, lineage, bytes_per_token, kv_values_per_pos, "
+                                "flops_per_token, sparse_flops_per_token, output_flops, "
+                                "attn_flops_per_pos, weight_type, prune_pattern, prune_sparsity "
+                                "FROM variants WHERE run_id = ?1 ORDER BY id",
                                 &st, "read variants", err), step;
     if (rc)
         return rc;
@@ -104,6 +135,7 @@ static int read_variants(struct dfit_store *s, int64_t run_id, struct dfit_store
         v->bytes = size_col(st, 3);
         v->n_params = size_col(st, 4);
         v->bits_per_weight = real_col(st, 5);
+        read_cost(st, 8, v);
         if (!ok || !v->name)
             goto oom;
     }

@@ -2,7 +2,7 @@
 # cli_model_tools.sh — the model tools end to end through the real dfit
 # binary, on real files in a temporary directory: synth -> inspect ->
 # compress to every type -> inspect lineage -> tokenize -> bench in every
-# output format; then the error paths (bad flags, missing and damaged files,
+# output format, and with --roofline; then the error paths (bad flags, missing and damaged files,
 # writing over the input, a bad file among good ones). TAP output: one line
 # per check; diagnostics go to stderr or "# " lines.
 # Environment (set by meson): DFIT_BIN (the built binary), DFIT_SOURCE_ROOT.
@@ -10,7 +10,7 @@
 # shellcheck disable=SC2016,SC2034,SC2317
 set -u
 
-PLAN=69
+PLAN=75
 echo "1..$PLAN"
 
 DFIT=${DFIT_BIN:-}
@@ -183,6 +183,33 @@ else
     check "bench (json) brackets balance" \
         eval '[[ $(tr -cd "[" <"$T/bench_json.out" | wc -c) -eq $(tr -cd "]" <"$T/bench_json.out" | wc -c) ]]'
 fi
+
+# ---- bench --roofline (a small probe buffer keeps it fast) -----------------
+run roof_md "$DFIT" bench --roofline tiny.gguf tiny-q4_0.gguf -n 8 -r 2 -t 1 --membw-mib 16
+check "bench --roofline (md): bandwidth table, then tg rows beside their roofline" \
+    eval 'rc_is 0 && has_out "^| threads | read GB/s |" && has_out "| *roofline t/s *| *achieved *|" &&
+          [[ $(grep -c "tiny.gguf .*| *tg8 .*%" "$T/roof_md.out") -eq 1 &&
+             $(grep -c "tiny-q4_0.gguf .*| *tg8 .*%" "$T/roof_md.out") -eq 1 ]] &&
+          ! has_out "pp[0-9]"'
+run roof_csv "$DFIT" bench --roofline tiny.gguf -n 8 -r 2 -t 1,2 --membw-mib 16 -o csv
+check "bench --roofline (csv): a membw row per thread count, a tg row each, one width" \
+    eval 'rc_is 0 && [[ $(grep -c ",\"membw\"," "$T/roof_csv.out") -eq 2 &&
+                        $(grep -c ",\"tg8\"," "$T/roof_csv.out") -eq 2 &&
+                        $(awk -F, "{ print NF }" "$T/roof_csv.out" | sort -u | wc -l) -eq 1 ]]'
+run roof_json "$DFIT" bench --roofline -r 2 -t 1 --membw-mib 16 -o json
+if command -v python3 >/dev/null 2>&1; then
+    check "bench --roofline without files (json): bandwidth only, positive" \
+        python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); assert r["rows"]==[] and len(r["membw"])==1 and r["membw"][0]["read_bytes_per_s"]>0' "$T/roof_json.out"
+else
+    check "bench --roofline without files (json): bandwidth only" \
+        eval 'rc_is 0 && has_out "\"membw\"" && has_out "\"rows\": \[\]"'
+fi
+run roof_p "$DFIT" bench --roofline tiny.gguf -p 16
+check "bench --roofline with -p is a usage error naming -p" eval 'rc_is 2 && has_err_F "bench: -p: does not apply"'
+run roof_mib "$DFIT" bench tiny.gguf --membw-mib 16
+check "bench --membw-mib without --roofline is a usage error" eval 'rc_is 2 && has_err_F "--membw-mib"'
+run roof_small "$DFIT" bench --roofline --membw-mib 0
+check "bench --roofline --membw-mib 0 is a usage error" eval 'rc_is 2 && has_err_F "--membw-mib"'
 
 # ---- error paths ---------------------------------------------------------
 before=$(sha tiny.gguf)

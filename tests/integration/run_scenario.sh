@@ -5,7 +5,8 @@
 # the database read back through `dfit export --csv`, the recommendation,
 # plots and report; usage errors; --only-target and --resume; a changed
 # scenario file; a sweep where one cell crashes, one hangs past its time
-# limit and a variant does not fit its target's memory limit.
+# limit and a variant does not fit its target's memory limit; task
+# accuracy on CSV eval sets (tasks.ini) as the quality axis.
 # (run_interrupt.sh covers SIGINT, hostile names and --overhead.)
 # TAP output: one line per check; diagnostics as "# " lines.
 # Environment (set by meson): DFIT_BIN (the built binary), DFIT_SOURCE_ROOT.
@@ -13,7 +14,7 @@
 # shellcheck disable=SC2016,SC2034,SC2317
 set -u
 
-PLAN=32
+PLAN=37
 echo "1..$PLAN"
 # shellcheck source=run_lib.sh
 source "$(dirname "${BASH_SOURCE[0]}")/run_lib.sh"
@@ -65,6 +66,28 @@ run basic2 "$DFIT" run basic.ini -q
 check "a second run reuses the built variants; -q prints only the report path" \
     eval 'rc_is 0 && [[ $(cat "$T/basic2.out") == "report: results/basic-run2/report.html" ]] &&
           ls .cache/models/*.gguf >/dev/null && [[ -s results/basic-run2/report.html ]]'
+
+# ---- task accuracy on CSV eval sets -------------------------------------------------------
+cp -r "$SCEN/tasks.ini" "$SCEN/tasks" .
+run tasks "$DFIT" run tasks.ini
+check "a scenario with tasks: exit 0; each pair's task accuracy is printed with its quality" \
+    eval 'rc_is 0 && [[ $(grep -c "^quality of .* on cpu: top-1 .*; task accuracy [0-9.]* ± [0-9.]* over 2 sets (8 items)" "$T/tasks.out") -eq 2 ]]'
+export_db results/tasks.db csv9
+check "task_accuracy holds each set of each pair (first 4 items) and the cells the pooled accuracy" \
+    eval '[[ $(grep -c "^1,\"\(f32\|q8_0\)\",\"cpu\",\"eval_\(add\|pick\)\",[01],4,[0-4],[0-9.]*,[0-9.e-]*,$" csv9/task_accuracy.csv) -eq 4 ]] &&
+          col=$(head -n 1 csv9/cells.csv | tr , "\n" | grep -n "^accuracy$" | cut -d: -f1) &&
+          [[ $(cut -d, -f"$col" csv9/cells.csv | grep -c "^0\.[0-9]*$\|^0$\|^1$") -eq 2 ]]'
+check "the quality axis is task accuracy, in the recommendation and the report" \
+    eval 'has_out "^  cpu: .* (meets every SLO; task accuracy " &&
+          grep -q "Quality axis: task accuracy" results/tasks-run1/report.html'
+check "the report shows the accuracy per set and pooled, in report.html and report.md" \
+    eval 'grep -q "<h3>Task accuracy</h3>" results/tasks-run1/report.html &&
+          grep -q "<th>eval_pick</th>" results/tasks-run1/report.html &&
+          grep -q "^| f32 | [0-9.]* ± [0-9.]* (n 4) | [0-9.]* ± [0-9.]* (n 4) | [0-9.]* ± [0-9.]* |$" results/tasks-run1/report.md'
+sed 's/^tasks = .*/tasks = tasks\/eval_add.csv, tasks\/nowhere.csv/' tasks.ini >tasks-bad.ini
+run tasks_bad "$DFIT" run tasks-bad.ini
+check "a missing eval set is refused when the scenario is read, with the file and line" \
+    eval 'rc_is 1 && has_err_F "tasks-bad.ini:13: [scenario]: key '"'"'tasks'"'"'" && has_err_F "nowhere.csv"'
 
 # ---- usage errors -------------------------------------------------------------------------
 run noarg "$DFIT" run

@@ -4,7 +4,9 @@
  * counted (> 0) or unavailable with a non-empty reason (here: no PMU in a
  * VM; on a machine with one: counted), never zero; per-phase attribution,
  * skipped intervals, inheritance into threads (or its recorded absence),
- * the result rows and the derived figures. */
+ * the result rows and the derived figures; and counters created and freed
+ * under an address-space limit too low for PAPI's own allocations (the
+ * process goes on; the events are unavailable with the reason). */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -15,13 +17,18 @@
 #include <linux/perf_event.h>
 #include <math.h>
 #include <pthread.h>
+#include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "run/counters.h"
+#include "sanitizer.h"
 
 /* Whether perf_event_open accepts this event for this process. */
 static bool perf_can_open(uint32_t type, uint64_t config, int *errno_out)
@@ -320,6 +327,98 @@ static void test_derived(void **state)
     assert_true(isnan(d.cycles_per_token)); /* no tokens */
 }
 
+#if !DFIT_UNDER_ASAN /* see sanitizer.h */
+/* Address space this process maps now, in MiB. */
+static double mapped_mib(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long pages = 0;
+    if (f) {
+        if (fscanf(f, "%lu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return (double)pages * (double)sysconf(_SC_PAGESIZE) / 1048576.0;
+}
+
+/* Blocks that fill the heap's free space in the child. */
+#define FILL_BLOCK 512
+#define FILL_MAX (1u << 17)
+static void *fill[FILL_MAX];
+
+/* In a child that initialises PAPI (dfit_counters_init, as a cell worker
+ * does before its memory cap), then makes its address space unable to grow
+ * (RLIMIT_AS below what it maps) and fills its heap but for budget bytes:
+ * starts, marks and frees the default counters twice, so PAPI's
+ * allocations fail at some point of a set's start. Exit status 0 when
+ * every event is counted or unavailable with a reason, 10 when that holds
+ * and one of the reasons is PAPI running out of memory, 1 when an event
+ * has no reason, 4 when the heap never filled. */
+static int counters_under_limit(size_t budget)
+{
+    pid_t pid = fork();
+    if (pid < 0)
+        return -1;
+    if (pid == 0) {
+        struct rlimit rl;
+        signal(SIGSEGV, SIG_DFL); /* a crash ends the child, not cmocka's handler */
+        signal(SIGBUS, SIG_DFL);
+        signal(SIGABRT, SIG_DFL);
+        dfit_counters_init(NULL, 0);
+        if (getrlimit(RLIMIT_AS, &rl) != 0)
+            _exit(2);
+        rl.rlim_cur = (rlim_t)((mapped_mib() - 1.0) * 1048576.0);
+        if (setrlimit(RLIMIT_AS, &rl) != 0)
+            _exit(3);
+        size_t n = 0;
+        while (n < FILL_MAX && (fill[n] = malloc(FILL_BLOCK)) != NULL)
+            n++;
+        if (n == FILL_MAX)
+            _exit(4);
+        for (size_t k = 0; k < budget / FILL_BLOCK && n > 0; k++)
+            free(fill[--n]);
+        int status = 0;
+        for (int round = 0; round < 2; round++) {
+            struct dfit_counters *c = NULL;
+            if (dfit_counters_start(NULL, 0, &c, NULL) != 0)
+                continue; /* DFIT_ENOMEM for dfit's own arrays is a clean failure */
+            for (int i = 0; i < dfit_counters_n_events(c); i++) {
+                const char *why = dfit_counters_reason(c, i);
+                if (!dfit_counters_available(c, i) && !why[0])
+                    _exit(1);
+                if (strstr(why, "PAPI could not allocate ("))
+                    status = 10;
+            }
+            dfit_counters_mark(c, DFIT_PHASE_DECODE, NULL);
+            dfit_counters_free(c);
+        }
+        dfit_counters_shutdown();
+        _exit(status);
+    }
+    int st = 0;
+    if (waitpid(pid, &st, 0) != pid)
+        return -1;
+    if (!WIFEXITED(st))
+        return WIFSIGNALED(st) ? 1000 + WTERMSIG(st) : -1;
+    return WEXITSTATUS(st);
+}
+
+static void test_low_address_space_limit(void **state)
+{
+    (void)state;
+    int n_alloc = 0;
+    for (size_t budget = 0; budget <= (384u << 10); budget += 4u << 10) {
+        int rc = counters_under_limit(budget);
+        if (rc != 0 && rc != 10)
+            fail_msg("counters with %zu KiB of heap left and no room to grow: %s %d", budget >> 10,
+                     rc >= 1000 ? "killed by signal" : "exit status", rc >= 1000 ? rc - 1000 : rc);
+        n_alloc += rc == 10;
+    }
+    /* with too little memory PAPI's allocations fail: that is recorded */
+    assert_true(n_alloc > 0);
+}
+#endif
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -330,6 +429,9 @@ int main(void)
         cmocka_unit_test(test_threads_inherited_or_reported),
         cmocka_unit_test(test_defaults_and_export_rows),
         cmocka_unit_test(test_derived),
+#if !DFIT_UNDER_ASAN /* see sanitizer.h */
+        cmocka_unit_test(test_low_address_space_limit),
+#endif
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -20,8 +20,9 @@
  *       on how rows are chunked;
  *   (f) the non-matmul operators against ref_ops;
  *   (g) the whole forward pass of a tiny model: each set against the
- *       reference, batched prefill against token-by-token decode, and 1 vs
- *       2 vs 3 threads; the DFIT_CPU_KERNELS variable and the report.
+ *       reference, batched prefill against token-by-token decode, 1 vs 2
+ *       vs 3 threads, two sequences interleaved in one batch with a sparse
+ *       `want` mask; the DFIT_CPU_KERNELS variable and the report.
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -799,6 +800,73 @@ static void test_forward_fast(void **state)
     free(b);
 }
 
+/* Two sequences interleaved in one batch, and a sparse `want` mask, on the
+ * fast path: against separate runs with every logit wanted. The shapes
+ * differ (a 17-token batch runs gemm, the 10- and 7-token runs may run
+ * rows), so the bounds are tol_batch's. */
+static void test_interleaved_and_want(void **state)
+{
+    (void)state;
+    enum { NA = 10, NB = 7, N = NA + NB };
+    for (int fi = 0; fi < N_FMT; fi += 3) { /* F32 and Q8_0 */
+        struct dfit_err err = {0};
+        struct dfit_model *m = NULL;
+        void *ctx = NULL;
+        assert_int_equal(dfit_model_open(fmt_path[fi], &m, &err), 0);
+        struct dfit_backend_params p = {.n_threads = 2, .n_ctx = 32, .n_seq = 2, .n_batch_max = N,
+                                        .kernels = "auto"};
+        assert_int_equal(cpu()->load(m, &p, &ctx, NULL, &err), 0);
+        int32_t ta[NA], tb[NB], pa[NA], pb[NB], sa[NA], sb[NB];
+        struct dfit_rng r;
+        dfit_rng_seed(&r, 61);
+        for (int i = 0; i < NA; i++)
+            ta[i] = (int32_t)dfit_rng_below(&r, n_vocab), pa[i] = i, sa[i] = 0;
+        for (int i = 0; i < NB; i++)
+            tb[i] = (int32_t)dfit_rng_below(&r, n_vocab), pb[i] = i, sb[i] = 1;
+        float *la = malloc((size_t)NA * n_vocab * sizeof *la);
+        float *lb = malloc((size_t)NB * n_vocab * sizeof *lb);
+        float *lg = malloc((size_t)N * n_vocab * sizeof *lg);
+        assert_true(la && lb && lg);
+        struct dfit_batch ba = {NA, ta, pa, sa, NULL}, bb = {NB, tb, pb, sb, NULL};
+        assert_int_equal(cpu()->forward(ctx, &ba, la, &err), 0);
+        assert_int_equal(cpu()->forward(ctx, &bb, lb, &err), 0);
+        /* interleaved: A0 B0 A1 B1 ... then the rest of A; logits wanted
+         * for a sparse subset, returned in batch order */
+        int32_t tok[N], pos[N], seq[N];
+        int8_t want[N];
+        const float *expect[N];
+        int n = 0, n_wanted = 0;
+        for (int i = 0; i < NA || i < NB; i++) {
+            if (i < NA) {
+                tok[n] = ta[i], pos[n] = i, seq[n] = 0, want[n] = i % 3 == 1 || i == NA - 1;
+                expect[n++] = la + (size_t)i * n_vocab;
+            }
+            if (i < NB) {
+                tok[n] = tb[i], pos[n] = i, seq[n] = 1, want[n] = i == 0 || i == NB - 1;
+                expect[n++] = lb + (size_t)i * n_vocab;
+            }
+        }
+        assert_int_equal(cpu()->seq_reset(ctx, -1), 0);
+        struct dfit_batch bi = {N, tok, pos, seq, want};
+        assert_int_equal(cpu()->forward(ctx, &bi, lg, &err), 0);
+        for (int i = 0; i < N; i++) {
+            if (!want[i])
+                continue;
+            double e = rel_rms(lg + (size_t)n_wanted * n_vocab, expect[i], n_vocab);
+            if (!(e <= tol_batch[fi]))
+                fail_msg("%s: batch token %d (wanted row %d): relative error %.3g > %.3g",
+                         dfit_type_info(all_types[fi])->name, i, n_wanted, e, tol_batch[fi]);
+            n_wanted++;
+        }
+        assert_int_equal(n_wanted, 6);
+        cpu()->unload(ctx);
+        dfit_model_free(m);
+        free(la);
+        free(lb);
+        free(lg);
+    }
+}
+
 static void test_env_and_errors(void **state)
 {
     (void)state;
@@ -881,6 +949,7 @@ int main(void)
         cmocka_unit_test(test_driver_threads),
         cmocka_unit_test(test_ops),
         cmocka_unit_test(test_forward_fast),
+        cmocka_unit_test(test_interleaved_and_want),
         cmocka_unit_test(test_env_and_errors),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);

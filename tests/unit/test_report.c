@@ -7,8 +7,12 @@
  * expected variant, and no gnuplot command hidden in a name ran. Also the
  * path without gnuplot (PATH set to an empty directory): data and scripts
  * are written, the note gives a command, and that command renders them.
- * And the escaping functions, the store's report queries, and the
- * compiled-in gnuplot templates against plots/.
+ * And the escaping functions, the store's report queries, the compiled-in
+ * gnuplot templates against plots/, the recommendation summary (what
+ * `dfit run` prints) against the report's, task accuracy per CSV eval set
+ * as the quality axis and its table, and the "Does it pay?" table (theory
+ * beside measurement and the verdict, names escaped, a run that recorded
+ * no reference or costs).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -109,6 +113,13 @@ struct cell_spec {
     double ttft_ms, tpot_ms, top1, tokens_per_s;
     uint64_t rss_mib;
     bool valid;
+    double prefill_tps, decode_tps;   /* 0: 900 and 95 */
+};
+
+/* What a cell's quality holds beyond top-1 (write_ok_q). */
+struct quality_spec {
+    double accuracy, accuracy_se;     /* task accuracy pooled over the sets */
+    bool no_fidelity;                 /* fidelity unavailable */
 };
 
 static void summarize(const uint64_t *x, size_t n, struct dfit_summary *out)
@@ -116,9 +127,10 @@ static void summarize(const uint64_t *x, size_t n, struct dfit_summary *out)
     assert_int_equal(dfit_stats_summarize_u64(x, n, out), 0);
 }
 
-/* Writes an ok cell with 12 requests of 8 output tokens each. */
-static void write_ok(struct dfit_store *s, int64_t run, const char *v, const char *t,
-                     const char *w, const struct cell_spec *cs)
+/* Writes an ok cell with 12 requests of 8 output tokens each; with qs,
+ * task accuracy too (and fidelity missing if qs says so). */
+static void write_ok_q(struct dfit_store *s, int64_t run, const char *v, const char *t,
+                       const char *w, const struct cell_spec *cs, const struct quality_spec *qs)
 {
     enum { NR = 12, NG = 7 };
     struct dfit_request_sample req[NR];
@@ -146,14 +158,16 @@ static void write_ok(struct dfit_store *s, int64_t run, const char *v, const cha
     struct dfit_cell_result r = {
         .status = DFIT_CELL_OK, .load_cold_ns = 250000000, .load_warm_ns = 40000000,
         .requests = req, .n_requests = NR, .gaps_ns = gaps, .n_gaps = NR * NG,
-        .run_ns = 2000000000, .prefill_tokens_per_s = 900, .decode_tokens_per_s = 95,
+        .run_ns = 2000000000, .prefill_tokens_per_s = cs->prefill_tps > 0 ? cs->prefill_tps : 900,
+        .decode_tokens_per_s = cs->decode_tps > 0 ? cs->decode_tps : 95,
         .requests_per_s = 6, .output_tokens_per_s = cs->tokens_per_s,
         .weight_bytes = 120u << 20, .kv_bytes = 8u << 20, .peak_rss_bytes = cs->rss_mib << 20,
         .counters = ctr, .n_counters = 5,
-        .quality = {.available = true, .n_tokens = 512, .ppl = 12, .ppl_se = 0.3, .ppl_ratio = 1.01,
-                    .ppl_ratio_se = 0.004, .kl_mean = 0.01, .kl_se = 0.001, .kl_p99 = 0.1,
-                    .top1 = cs->top1, .top1_se = 0.004, .rms_dp = 0.02, .rms_dp_se = 0.001,
-                    .accuracy = NAN, .accuracy_se = NAN},
+        .quality = {.available = !(qs && qs->no_fidelity), .n_tokens = 512, .ppl = 12,
+                    .ppl_se = 0.3, .ppl_ratio = 1.01, .ppl_ratio_se = 0.004, .kl_mean = 0.01,
+                    .kl_se = 0.001, .kl_p99 = 0.1, .top1 = cs->top1, .top1_se = 0.004,
+                    .rms_dp = 0.02, .rms_dp_se = 0.001, .has_accuracy = qs != NULL,
+                    .accuracy = qs ? qs->accuracy : NAN, .accuracy_se = qs ? qs->accuracy_se : NAN},
         .usd_per_mtok = NAN, .valid = cs->valid, .wall_ns = 3000000000};
     if (!cs->valid)
         snprintf(r.invalid_reasons, sizeof r.invalid_reasons, "min_duration_ms not met <1000>");
@@ -165,6 +179,12 @@ static void write_ok(struct dfit_store *s, int64_t run, const char *v, const cha
     int rc = dfit_store_write_cell(s, run, v, t, w, &r, &err);
     if (rc)
         fail_msg("write cell: %s", err.msg);
+}
+
+static void write_ok(struct dfit_store *s, int64_t run, const char *v, const char *t,
+                     const char *w, const struct cell_spec *cs)
+{
+    write_ok_q(s, run, v, t, w, cs, NULL);
 }
 
 static void write_status(struct dfit_store *s, int64_t run, const char *v, const char *t,
@@ -239,11 +259,11 @@ static void build_db(const char *path)
 
     /* script: best quality, misses TPOT; quotes: meets (INVALID on batch);
      * system: fails on batch */
-    const struct cell_spec c0 = {50, 40, 0.99, 120, 900, true};
-    const struct cell_spec c1 = {50, 20, 0.97, 150, 700, true};
+    const struct cell_spec c0 = {50, 40, 0.99, 120, 900, true, 0, 0};
+    const struct cell_spec c1 = {50, 20, 0.97, 150, 700, true, 0, 0};
     struct cell_spec c1b = c1;
     c1b.valid = false;
-    const struct cell_spec c2 = {40, 10, 0.95, 200, 600, true};
+    const struct cell_spec c2 = {40, 10, 0.95, 200, 600, true, 0, 0};
     write_ok(s, run, name_script, "edge", "chat", &c0);
     write_ok(s, run, name_script, "edge", name_batch, &c0);
     write_ok(s, run, name_quotes, "edge", "chat", &c1);
@@ -458,6 +478,144 @@ static void test_unknown_run(void **state)
     dfit_store_close(s);
 }
 
+/* ---- the recommendation summary and task accuracy ---------------------------------------------- */
+
+/* tasks.db: target t (p95 TPOT <= 5 ms, which every variant misses) and
+ * target u (no SLO); variants a and b with task accuracy, b without
+ * fidelity; per-set rows on t. */
+static void build_tasks_db(const char *path)
+{
+    struct dfit_store *s = NULL;
+    struct dfit_err err = {0};
+    assert_int_equal(dfit_store_open(path, &s, &err), 0);
+    struct dfit_run_info info = {.scenario = "tasks", .scenario_sha256 = "cd34"};
+    int64_t run = 0;
+    assert_int_equal(dfit_store_create_run(s, &info, NULL, &run, &err), 0);
+    const char *vn[2] = {"a", "b <i>"};
+    for (int i = 0; i < 2; i++) {
+        struct dfit_store_variant v = {.name = vn[i], .bits_per_weight = NAN};
+        assert_int_equal(dfit_store_add_variant(s, run, &v, &err), 0);
+    }
+    struct dfit_target_spec t = target("t", "cpu"), u = target("u", "cpu");
+    t.slo.p95_tpot_ms = 5;
+    assert_int_equal(dfit_store_add_target(s, run, &t, &err), 0);
+    assert_int_equal(dfit_store_add_target(s, run, &u, &err), 0);
+    struct dfit_workload_spec chat = {.name = "chat", .mode = DFIT_MODE_SINGLE_STREAM,
+                                      .prompt_tokens = 16, .output_tokens = 8, .batch = 1,
+                                      .min_duration_ms = 0, .min_requests = 1};
+    assert_int_equal(dfit_store_add_workload(s, run, &chat, &err), 0);
+    const struct cell_spec ca = {.ttft_ms = 50, .tpot_ms = 10, .top1 = 0.9, .tokens_per_s = 100,
+                                 .rss_mib = 100, .valid = true};
+    const struct cell_spec cb = {.ttft_ms = 50, .tpot_ms = 6, .top1 = 0.99, .tokens_per_s = 150,
+                                 .rss_mib = 90, .valid = true};
+    const struct quality_spec qa = {.accuracy = 0.5, .accuracy_se = 0.1};
+    const struct quality_spec qb = {.accuracy = 0.25, .accuracy_se = 0.08, .no_fidelity = true};
+    for (int i = 0; i < 2; i++) {
+        write_ok_q(s, run, "a", i ? "u" : "t", "chat", &ca, &qa);
+        write_ok_q(s, run, "b <i>", i ? "u" : "t", "chat", &cb, &qb);
+    }
+    const struct dfit_task_accuracy ta[2] = {
+        {.task = "eval_add", .available = true, .n_items = 20, .n_correct = 10, .accuracy = 0.5,
+         .accuracy_se = 0.1118},
+        {.task = "eval <mc>", .available = false, .reason = "prompt does not fit | the context"}};
+    assert_int_equal(dfit_store_put_task_accuracy(s, run, "a", "t", ta, 2, &err), 0);
+    assert_int_equal(dfit_store_put_task_accuracy(s, run, "b <i>", "t", ta, 1, &err), 0);
+    assert_int_equal(dfit_store_finish_run(s, run, DFIT_RUN_DONE, NULL, &err), 0);
+    dfit_store_close(s);
+}
+
+/* dfit_report_summary (what `dfit run` prints) and the report's
+ * Recommendations section give the same verdicts; the per-set table. */
+static void test_summary_and_tasks(void **state)
+{
+    (void)state;
+    char db[PATH_MAX], dir[PATH_MAX], line[1024], p[PATH_MAX + 32];
+    struct dfit_store *s = NULL;
+    struct dfit_err err = {0};
+    struct dfit_report_summary *sum = NULL;
+
+    /* results.db: a recommendation flagged INVALID, a skipped target, a
+     * target without cells */
+    path_in(db, sizeof db, "results.db");
+    assert_int_equal(dfit_store_open_readonly(db, &s, &err), 0);
+    if (dfit_report_summary(s, 0, &sum, &err) != 0)
+        fail_msg("summary: %s", err.msg);
+    dfit_store_close(s);
+    assert_int_equal(sum->run_id, 1);
+    assert_int_equal(sum->n_targets, 3);
+    const struct dfit_report_summary_target *e = &sum->targets[0];
+    assert_string_equal(e->target, "edge");
+    assert_int_equal(e->verdict, DFIT_VERDICT_RECOMMENDED);
+    assert_int_equal(e->qaxis, DFIT_QUALITY_TOP1);
+    assert_int_equal(e->variant, 1);
+    assert_string_equal(e->variant_name, name_quotes);
+    assert_true(e->invalid);
+    assert_true(fabs(e->quality - 0.97) < 1e-12);
+    dfit_report_summary_line(e, line, sizeof line);
+    assert_true(strncmp(line, name_quotes, strlen(name_quotes)) == 0);
+    assert_non_null(strstr(line, " (meets every SLO; top-1 agreement 0.97, p95 e2e "));
+    assert_non_null(strstr(line, "; flagged: INVALID cells)"));
+    assert_int_equal(sum->targets[1].verdict, DFIT_VERDICT_SKIPPED);
+    assert_string_equal(dfit_report_summary_line(&sum->targets[1], line, sizeof line),
+                        "skipped: backend 'cuda' is not compiled in");
+    assert_int_equal(sum->targets[2].verdict, DFIT_VERDICT_NOT_RUN);
+    assert_int_equal(sum->targets[2].variant, -1);
+    assert_null(sum->targets[2].variant_name);
+    dfit_report_summary_free(sum);
+    dfit_report_summary_free(NULL);
+
+    /* tasks.db: the closest miss; task accuracy as the quality axis even
+     * where fidelity is missing */
+    path_in(db, sizeof db, "tasks.db");
+    build_tasks_db(db);
+    assert_int_equal(dfit_store_open_readonly(db, &s, &err), 0);
+    if (dfit_report_summary(s, 0, &sum, &err) != 0)
+        fail_msg("summary: %s", err.msg);
+    const struct dfit_report_summary_target *t = &sum->targets[0], *u = &sum->targets[1];
+    assert_int_equal(t->verdict, DFIT_VERDICT_CLOSEST);
+    assert_int_equal(t->qaxis, DFIT_QUALITY_ACCURACY);
+    assert_string_equal(t->variant_name, "b <i>");
+    assert_int_equal(t->n_misses, 1);
+    char want_t[1024];
+    dfit_report_summary_line(t, want_t, sizeof want_t);
+    assert_true(strncmp(want_t, "no variant meets every SLO; closest: b <i> (p95 TPOT 6.", 55) == 0);
+    assert_non_null(strstr(want_t, " ms > 5 ms on workload chat)"));
+    assert_int_equal(u->verdict, DFIT_VERDICT_RECOMMENDED);
+    assert_int_equal(u->qaxis, DFIT_QUALITY_ACCURACY);
+    assert_string_equal(u->variant_name, "a");
+    assert_true(u->quality == 0.5 && u->quality_se == 0.1);
+    dfit_report_summary_line(u, line, sizeof line);
+    assert_true(strncmp(line, "a (meets every SLO; task accuracy 0.5, p95 e2e ", 47) == 0);
+
+    /* the report says the same, and shows the accuracy per set */
+    path_in(dir, sizeof dir, "tasks-report");
+    const struct dfit_report_options opt = {.quiet = true};
+    if (dfit_report_write(s, 0, dir, &opt, NULL, &err) != 0)
+        fail_msg("report: %s", err.msg);
+    dfit_store_close(s);
+    snprintf(p, sizeof p, "%s/report.md", dir);
+    char *md = slurp(p);
+    char *want_md = escaped(dfit_escape_md, want_t);
+    assert_non_null(strstr(md, want_md));
+    assert_non_null(strstr(md, "| variant | eval\\_add | eval \\<mc\\> | all sets (pooled) |"));
+    assert_non_null(strstr(md, "| a | 0.5000 ± 0.112 (n 20) | n/a (prompt does not fit \\| the context) | "
+                               "0.5000 ± 0.1 |"));
+    assert_non_null(strstr(md, "| b \\<i\\> | 0.5000 ± 0.112 (n 20) | \\- | 0.2500 ± 0.08 |"));
+    free(want_md);
+    free(md);
+    snprintf(p, sizeof p, "%s/report.html", dir);
+    char *html = slurp(p);
+    char *want_html = escaped(dfit_escape_html, want_t);
+    assert_non_null(strstr(html, want_html));
+    assert_non_null(strstr(html, "<h3>Task accuracy</h3>"));
+    assert_non_null(strstr(html, "<th>eval &lt;mc&gt;</th>"));
+    assert_non_null(strstr(html, "Quality axis: task accuracy"));
+    assert_null(strstr(html, "<mc>"));
+    free(want_html);
+    free(html);
+    dfit_report_summary_free(sum);
+}
+
 /* ---- the report with gnuplot ------------------------------------------------------------------- */
 
 static void check_no_canary(const char *rel_dir)
@@ -577,6 +735,113 @@ static void test_plot_files_hold_no_user_text_in_scripts(void **state)
     assert_null(strstr(svg, "<script"));
     assert_non_null(strstr(svg, "&lt;script>alert(1)&lt;/script>"));
     free(svg);
+}
+
+/* ---- "Does it pay?" -------------------------------------------------------------------------- */
+
+/* pay.db: reference f32 (recorded), a Q4_0 variant with a hostile name
+ * whose file is 3.6x smaller but decodes 1.1x faster, a 2:4 variant that
+ * measures as the reference, and a variant with no recorded cost. */
+static void build_pay_db(const char *path)
+{
+    struct dfit_store *s = NULL;
+    struct dfit_err err = {0};
+    assert_int_equal(dfit_store_open(path, &s, &err), 0);
+    struct dfit_run_info info = {.scenario = "pay", .scenario_sha256 = "cd34", .reference = "f32"};
+    int64_t run = 0;
+    assert_int_equal(dfit_store_create_run(s, &info, NULL, &run, &err), 0);
+    struct dfit_token_cost f32 = {.bytes_per_token = 3600000, .flops_per_token = 1000000,
+                                  .sparse_flops_per_token = 1000000, .weight_type = "f32",
+                                  .prune_sparsity = NAN};
+    struct dfit_token_cost q4 = f32, s24 = f32;
+    q4.bytes_per_token = 1000000;
+    snprintf(q4.weight_type, sizeof q4.weight_type, "q4_0");
+    s24.sparse_flops_per_token = 500000;
+    snprintf(s24.prune_pattern, sizeof s24.prune_pattern, "2:4");
+    s24.prune_sparsity = 0.5;
+    const struct dfit_store_variant vs[4] = {
+        {.name = "f32", .bytes = 3600, .bits_per_weight = NAN, .has_cost = true, .cost = f32},
+        {.name = "q4 <b>x</b> | y", .bytes = 1000, .bits_per_weight = NAN, .has_cost = true,
+         .cost = q4},
+        {.name = "s24", .bytes = 3600, .bits_per_weight = NAN, .has_cost = true, .cost = s24},
+        {.name = "nocost", .file = "/nonexistent/m.gguf", .bytes = 900, .bits_per_weight = NAN},
+    };
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(dfit_store_add_variant(s, run, &vs[i], &err), 0);
+    struct dfit_target_spec cpu = target("cpu1", "cpu");
+    assert_int_equal(dfit_store_add_target(s, run, &cpu, &err), 0);
+    struct dfit_workload_spec w = {.name = "chat", .mode = DFIT_MODE_SINGLE_STREAM,
+                                   .prompt_tokens = 16, .output_tokens = 8, .batch = 1,
+                                   .min_duration_ms = 1000, .min_requests = 8,
+                                   .warmup_requests = 1};
+    assert_int_equal(dfit_store_add_workload(s, run, &w, &err), 0);
+    const double decode[4] = {100, 110, 100, 150};
+    for (int i = 0; i < 4; i++) {
+        struct cell_spec cs = {50, 20, 0.97, 150, 700, true, 1000, decode[i]};
+        write_ok(s, run, vs[i].name, "cpu1", "chat", &cs);
+    }
+    assert_int_equal(dfit_store_finish_run(s, run, DFIT_RUN_DONE, NULL, &err), 0);
+    dfit_store_close(s);
+}
+
+static void test_payoff_section(void **state)
+{
+    (void)state;
+    char db[PATH_MAX], dir[512], path[PATH_MAX];
+    path_in(db, sizeof db, "pay.db");
+    path_in(dir, sizeof dir, "pay");
+    build_pay_db(db);
+    struct dfit_store *s = NULL;
+    struct dfit_err err = {0};
+    assert_int_equal(dfit_store_open_readonly(db, &s, &err), 0);
+    struct dfit_report_options opt = {.quiet = true};
+    int rc = dfit_report_write(s, 0, dir, &opt, NULL, &err);
+    dfit_store_close(s);
+    if (rc)
+        fail_msg("report: %s", err.msg);
+
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    char *md = slurp(path);
+    assert_non_null(md);
+    assert_non_null(strstr(md, "### Does it pay?"));
+    assert_non_null(strstr(md, "Against the reference variant **f32** on this target"));
+    assert_non_null(strstr(md, "| f32 | chat | f32 | none | 1.0× | 1.0× | 1.0× | 1.0× | 1.0× | "
+                               "1.0× | reference |"));
+    /* the misuse, in bold, beside the theory: 3.6x fewer bytes, 1.1x faster */
+    assert_non_null(strstr(md, "| q4 \\<b\\>x\\</b\\> \\| y | chat | q4\\_0 | none | 3.6× | "
+                               "3.6× | 1.1× | 1.0× | 1.0× | 1.0× | **does not pay: file 3.6× "
+                               "smaller, decode 1.1× faster (3.6× in theory)** |"));
+    assert_non_null(strstr(md, "| s24 | chat | f32 | 2:4, 50 % | 1.0× | 1.0× | 1.0× | 1.0× | "
+                               "2.0× | 1.0× | **does not pay: file same size, decode 1.0× "
+                               "faster; its 2:4 zeros are stored dense"));
+    assert_non_null(strstr(md, "| nocost | chat | ? | ? | 4.0× | n/a | 1.5× | n/a | n/a | 1.0× "
+                               "| n/a: no per-token cost recorded for this variant |"));
+    free(md);
+
+    snprintf(path, sizeof path, "%s/report.html", dir);
+    char *html = slurp(path);
+    assert_non_null(html);
+    assert_non_null(strstr(html, "<h3>Does it pay?</h3>"));
+    assert_non_null(strstr(html, "q4 &lt;b&gt;x&lt;/b&gt; | y"));
+    assert_null(strstr(html, "<b>x</b>"));
+    assert_non_null(strstr(html, "does not pay: file 3.6× smaller, decode 1.1× faster"));
+    /* the bar chart is plain boxes, with the numbers in its title */
+    assert_non_null(strstr(html, "title=\"decode 3.6× in theory, 1.1× measured; prefill 1.0× in "
+                                 "theory, 1.0× measured\""));
+    free(html);
+
+    /* a run without a recorded reference: the first variant stands in */
+    path_in(db, sizeof db, "results.db");
+    path_in(dir, sizeof dir, "pay-old");
+    assert_int_equal(dfit_store_open_readonly(db, &s, &err), 0);
+    assert_int_equal(dfit_report_write(s, 0, dir, &opt, NULL, &err), 0);
+    dfit_store_close(s);
+    snprintf(path, sizeof path, "%s/report.md", dir);
+    md = slurp(path);
+    assert_non_null(md);
+    assert_non_null(strstr(md, "(the first variant: this run did not record its reference)"));
+    assert_non_null(strstr(md, "n/a: no per-token cost recorded for either variant"));
+    free(md);
 }
 
 /* ---- without gnuplot ------------------------------------------------------------------------- */
@@ -728,6 +993,8 @@ int main(void)
         cmocka_unit_test(test_store_spec),
         cmocka_unit_test(test_templates_match_sources),
         cmocka_unit_test(test_unknown_run),
+        cmocka_unit_test(test_summary_and_tasks),
+        cmocka_unit_test(test_payoff_section),
         cmocka_unit_test(test_report_without_gnuplot),
         cmocka_unit_test(test_report_gnuplot_fails),
     };
@@ -739,6 +1006,8 @@ int main(void)
         cmocka_unit_test(test_store_spec),
         cmocka_unit_test(test_templates_match_sources),
         cmocka_unit_test(test_unknown_run),
+        cmocka_unit_test(test_summary_and_tasks),
+        cmocka_unit_test(test_payoff_section),
         cmocka_unit_test(test_report_with_gnuplot),
         cmocka_unit_test(test_plot_files_hold_no_user_text_in_scripts),
         cmocka_unit_test(test_report_without_gnuplot),

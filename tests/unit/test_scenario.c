@@ -3,12 +3,17 @@
  *
  * Covers: every kind of bad scenario input (each written to a real file),
  * checking the error code and that the message names the file, the line
- * and the key; valid files with every key and with defaults, comments,
+ * and the key; names with quotes, backquotes, shell and HTML syntax and
+ * UTF-8 kept byte for byte, and the names refused (control characters,
+ * '/', invalid UTF-8, over 64 bytes); CSV eval sets (tasks, task_limit);
+ * valid files with every key and with defaults, comments,
  * CRLF and a BOM; relative paths; both shipped scenario files; the plan's
  * cells, order, skipped targets with their reasons, build order and
  * filter; materialising a tiny synth base and a Q8_0 recipe into a cache,
  * reusing it, rebuilding a corrupted file, lineage, $DFIT_CACHE_DIR, and a
- * user-supplied file variant.
+ * user-supplied file variant; AWQ and pruning recipes (method, prune,
+ * calib) built through the compress pipeline, cached by recipe and
+ * calibration file.
  * Non-goal: running cells (the runner's tests).
  */
 #include <stdarg.h>
@@ -92,7 +97,30 @@ static const struct bad_case bad_cases[] = {
     {"duplicate section", MIN "[variant a]\ncompress = f16\n", DFIT_EINVAL, 11, "duplicate section [variant a]",
      "first at line 3"},
     {"duplicate [scenario]", MIN "[scenario]\n", DFIT_EINVAL, 11, "duplicate section [scenario]", NULL},
-    {"bad section name", MIN "[target a/b]\nbackend = cpu\n", DFIT_EINVAL, 11, "a/b", "bad name"},
+    {"'/' in a name", MIN "[target a/b]\nbackend = cpu\n", DFIT_EINVAL, 11, "a/b", "bad name"},
+    {"a closing HTML tag in a name", MIN "[variant <script>alert(1)</script>]\ncompress = f16\n",
+     DFIT_EINVAL, 11, "separates the parts of a cell id", NULL},
+    {"a tab in a name", MIN "[target a\tb]\nbackend = cpu\n", DFIT_EINVAL, 11, "[target a?b]",
+     "control character"},
+    {"an escape in a name", MIN "[variant a\x1b[31mred]\ncompress = f16\n", DFIT_EINVAL, 11,
+     "[variant a?[31mred]", "control character"},
+    {"DEL in a name", MIN "[workload a\x7f]\nmode = offline\n", DFIT_EINVAL, 11, "bad name",
+     "control character"},
+    {"a C1 control (NEL) in a name", MIN "[target a\xc2\x85" "b]\nbackend = cpu\n", DFIT_EINVAL, 11,
+     "bad name", "control character"},
+    {"a right-to-left override in a name", MIN "[target a\xe2\x80\xae" "b]\nbackend = cpu\n",
+     DFIT_EINVAL, 11, "bad name", "bidirectional"},
+    {"a line separator in a name", MIN "[target a\xe2\x80\xa8" "b]\nbackend = cpu\n", DFIT_EINVAL, 11,
+     "bad name", "line separator"},
+    {"invalid UTF-8 in a name", MIN "[variant caf\xe9]\ncompress = f16\n", DFIT_EINVAL, 11,
+     "[variant caf?]", "not valid UTF-8"},
+    {"an overlong UTF-8 '/' in a name", MIN "[variant a\xc0\xaf" "b]\ncompress = f16\n", DFIT_EINVAL, 11,
+     "bad name", "not valid UTF-8"},
+    {"a name of 65 bytes", MIN "[variant "
+     "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa]\ncompress = f16\n", DFIT_EINVAL,
+     11, "bad name", "longer than 64 bytes"},
+    {"a ']' in a name", MIN "[variant a]b]\ncompress = f16\n", DFIT_EINVAL, 11, "unexpected text after ']'",
+     NULL},
     {"no closing bracket", MIN "[target u\nbackend = cpu\n", DFIT_EINVAL, 11, "']'", NULL},
     {"text after bracket", MIN "[target u] extra\nbackend = cpu\n", DFIT_EINVAL, 11, "extra", NULL},
     {"syntax error", MIN "just words here\n", DFIT_EINVAL, 11, "just words here", "key = value"},
@@ -171,6 +199,25 @@ static const struct bad_case bad_cases[] = {
      DFIT_EINVAL, 13, "'from'", "cycle: b -> c -> b"},
     {"a variant its own parent", MIN "[variant b]\ncompress = q8_0\nfrom = b\n", DFIT_EINVAL, 13, "'from'",
      "cycle"},
+    {"unknown quantization method", MIN "[variant b]\ncompress = q4_0\nmethod = gptq\n", DFIT_EINVAL, 13,
+     "'method'", "unknown method 'gptq'"},
+    {"awq on an unquantized type", MIN "[variant b]\ncompress = f16\nmethod = awq\n", DFIT_EINVAL, 13,
+     "'method'", "q8_0 or q4_0, not f16"},
+    {"awq without compress", MIN "[variant b]\nprune = 2:4\nmethod = awq\n", DFIT_EINVAL, 13, "'method'",
+     "needs compress"},
+    {"a bad prune spec", MIN "[variant b]\nprune = half\n", DFIT_EINVAL, 12, "'prune'", "'half'"},
+    {"a prune sparsity of 1", MIN "[variant b]\nprune = unstructured:1\n", DFIT_EINVAL, 12, "'prune'",
+     "[0, 1)"},
+    {"calib with nothing to use it", MIN "[variant b]\ncompress = q8_0\ncalib = synth\n", DFIT_EINVAL, 13,
+     "'calib'", "nothing uses"},
+    {"calib file missing", MIN "[variant b]\nprune = 2:4\ncalib = nowhere.txt\n", DFIT_EINVAL, 13, "'calib'",
+     "nowhere.txt"},
+    {"calib synth seed not a number", MIN "[variant b]\ncompress = q4_0\nmethod = awq\ncalib = synth:x\n",
+     DFIT_EINVAL, 14, "'calib'", "seed 'x'"},
+    {"method on a file variant", MIN "[variant b]\nfile = m.gguf\nmethod = awq\n", DFIT_EINVAL, 13, "'method'",
+     "only a recipe"},
+    {"prune on a file variant", MIN "[variant b]\nfile = m.gguf\nprune = 2:4\n", DFIT_EINVAL, 13, "'prune'",
+     "only a recipe"},
     {"unknown reference", "[scenario]\nbase = synth:tiny\nreference = zz\n" MIN_VARIANT MIN_TARGET MIN_WORKLOAD,
      DFIT_EINVAL, 3, "'reference'", "no variant named 'zz'"},
     /* missing pieces */
@@ -422,6 +469,110 @@ static void test_every_key(void **state)
     path = write_file("bad.ini", bad);
     assert_int_equal(dfit_scenario_load(path, &s, &err), DFIT_EINVAL);
     assert_non_null(strstr(err.msg, "bad.ini:3: [scenario]: key 'seed'"));
+}
+
+/* Names may hold anything printable but '/' and ']': quotes, backquotes,
+ * shell and gnuplot syntax, HTML, spaces, " ;" and UTF-8 are kept as they
+ * are, byte for byte, and a 64-byte name is the longest. */
+static void test_hostile_names(void **state)
+{
+    (void)state;
+    const char *v1 = "q\"x'y`touch CANARY`$(touch CANARY)";
+    const char *v2 = "system(\"touch CANARY\") <script>alert(1)<\\script>";
+    const char *t1 = "edge ; not a comment # nor this";
+    const char *t2 = "caf\xc3\xa9 \xe6\x97\xa5\xe6\x9c\xac \xf0\x9f\x9a\x80 & <b> \\ %s %n {x} @a *?[";
+    const char *w1 = "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"; /* 64 bytes */
+    char text[2048];
+    snprintf(text, sizeof text,
+             "[scenario]\nbase = synth:tiny\nreference = %s\n"
+             "[variant %s]\ncompress = f32\n"
+             "[variant %s]\ncompress = q8_0\nfrom = %s\n"
+             "[target %s]\nbackend = cpu\n"
+             "[target   %s   ]\nbackend = cpu\n"
+             "[workload %s]\nmode = offline\nprompt_tokens = 4\noutput_tokens = 2\n",
+             v1, v1, v2, v1, t1, t2, w1);
+    const char *path = write_file("hostile.ini", text);
+    struct dfit_scenario *s = NULL;
+    struct dfit_err err = {0};
+    if (dfit_scenario_load(path, &s, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(s->n_variants, 2);
+    assert_string_equal(s->variants[0].name, v1);
+    assert_string_equal(s->variants[1].name, v2);
+    assert_string_equal(s->variants[1].from, v1);
+    assert_string_equal(s->reference, v1);
+    assert_int_equal(s->n_targets, 2);
+    assert_string_equal(s->targets[0].name, t1);
+    assert_string_equal(s->targets[1].name, t2);
+    assert_int_equal(strlen(s->workloads[0].name), 64);
+    assert_string_equal(s->workloads[0].name, w1);
+    /* a cell id splits back at its two '/' */
+    struct dfit_plan *p = NULL;
+    if (dfit_plan_create(s, NULL, &p, &err) != 0)
+        fail_msg("%s", err.msg);
+    char want[512];
+    snprintf(want, sizeof want, "%s/%s/%s", v2, t2, w1);
+    assert_non_null(dfit_plan_find(p, want));
+    dfit_plan_free(p);
+    dfit_scenario_free(s);
+
+    /* the error for a refused name shows it without its control bytes */
+    path = write_file("bad.ini", MIN "[target \x1b" "]0;title\x07" "x]\nbackend = cpu\n");
+    assert_int_equal(dfit_scenario_load(path, &s, &err), DFIT_EINVAL);
+    assert_null(strchr(err.msg, '\x1b'));
+    assert_null(strchr(err.msg, '\x07'));
+}
+
+/* tasks = CSV eval sets: resolved against the scenario's directory, read
+ * and validated when the scenario is; task_limit bounds the items. */
+static void test_tasks(void **state)
+{
+    (void)state;
+    write_file("eval_add.csv", "prompt,answer\nadd: 1+2=,3\nadd: 2+2=,4\n");
+    write_file("eval_pick.csv", "prompt,choice_1,choice_2,label\npick: a,a,b,1\n");
+    const char *path = write_file("tasks.ini", "[scenario]\nbase = synth:tiny\n"
+                                  "tasks = eval_add.csv ,  eval_pick.csv\ntask_limit = 5\n"
+                                  MIN_VARIANT MIN_TARGET MIN_WORKLOAD);
+    struct dfit_scenario *s = NULL;
+    struct dfit_err err = {0};
+    if (dfit_scenario_load(path, &s, &err) != 0)
+        fail_msg("%s", err.msg);
+    assert_int_equal(s->n_tasks, 2);
+    char want[256];
+    snprintf(want, sizeof want, "%s/eval_add.csv", tmpdir);
+    assert_string_equal(s->tasks[0], want);
+    snprintf(want, sizeof want, "%s/eval_pick.csv", tmpdir);
+    assert_string_equal(s->tasks[1], want);
+    assert_int_equal(s->task_limit, 5);
+    dfit_scenario_free(s);
+    /* without tasks: none, no limit */
+    assert_int_equal(dfit_scenario_load(write_file("none.ini", MIN), &s, &err), 0);
+    assert_int_equal(s->n_tasks, 0);
+    assert_null(s->tasks);
+    assert_int_equal(s->task_limit, 0);
+    dfit_scenario_free(s);
+
+    mkdir(strcat(strcpy(want, tmpdir), "/sub"), 0755);
+    write_file("sub/eval_add.csv", "prompt,answer\nadd: 3+3=,6\n");
+    write_file("broken.csv", "prompt,answer\nno answer here\n");
+    const struct bad_case cases[] = {
+        {"a missing set", "[scenario]\nbase = synth:tiny\ntasks = eval_add.csv, nowhere.csv\n" MIN_VARIANT
+         MIN_TARGET MIN_WORKLOAD, DFIT_EINVAL, 3, "'tasks'", "nowhere.csv"},
+        {"a malformed set", "[scenario]\nbase = synth:tiny\ntasks = broken.csv\n" MIN_VARIANT MIN_TARGET
+         MIN_WORKLOAD, DFIT_EINVAL, 3, "'tasks'", "broken.csv: row 2"},
+        {"two sets of one name", "[scenario]\nbase = synth:tiny\ntasks = eval_add.csv, sub/eval_add.csv\n"
+         MIN_VARIANT MIN_TARGET MIN_WORKLOAD, DFIT_EINVAL, 3, "'tasks'", "two eval sets named 'eval_add'"},
+        {"an empty entry", "[scenario]\nbase = synth:tiny\ntasks = eval_add.csv,,eval_pick.csv\n" MIN_VARIANT
+         MIN_TARGET MIN_WORKLOAD, DFIT_EINVAL, 3, "'tasks'", "empty file name"},
+        {"a trailing comma", "[scenario]\nbase = synth:tiny\ntasks = eval_add.csv,\n" MIN_VARIANT MIN_TARGET
+         MIN_WORKLOAD, DFIT_EINVAL, 3, "'tasks'", "empty file name"},
+        {"task_limit 0", "[scenario]\nbase = synth:tiny\ntasks = eval_add.csv\ntask_limit = 0\n" MIN_VARIANT
+         MIN_TARGET MIN_WORKLOAD, DFIT_EINVAL, 4, "'task_limit'", "out of range"},
+        {"task_limit without tasks", "[scenario]\nbase = synth:tiny\ntask_limit = 3\n" MIN_VARIANT MIN_TARGET
+         MIN_WORKLOAD, DFIT_EINVAL, 3, "'task_limit'", "no eval sets"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++)
+        check_bad(&cases[i]);
 }
 
 static const char *source_root(void)
@@ -737,6 +888,83 @@ static void test_variant_cache(void **state)
     dfit_scenario_free(s);
 }
 
+/* method = awq, prune = ..., calib = ...: built by dfit_compress_file into
+ * the cache, recorded in their metadata, reused on a second run, rebuilt
+ * when the calibration file changes. */
+static void test_compress_recipes(void **state)
+{
+    (void)state;
+    char calib[256], text[2048];
+    snprintf(calib, sizeof calib, "%s", write_file("calib.txt", "add: 1+2=3\ncopy: ab|ab\nmax: 4,9=9\n"));
+    snprintf(text, sizeof text,
+             "[scenario]\nbase = synth:tiny:5\n"
+             "[variant awq]\ncompress = q4_0\nmethod = awq\ncalib = synth:3\n"
+             "[variant plain]\ncompress = q4_0\nmethod = plain\n"
+             "[variant sparse]\nprune = unstructured:0.5\n"
+             "[variant wanda]\nprune = unstructured:0.5\ncalib = calib.txt\ncompress = q8_0\n"
+             "[variant short]\nprune = layers:1\nfrom = plain\n"
+             MIN_TARGET MIN_WORKLOAD);
+    struct dfit_scenario *s = NULL;
+    struct dfit_variant_set *vs = NULL;
+    struct dfit_err err = {0};
+    if (dfit_scenario_load(write_file("recipes.ini", text), &s, &err) != 0)
+        fail_msg("%s", err.msg);
+    const struct dfit_variant_spec *w = dfit_scenario_variant(s, "wanda");
+    assert_string_equal(w->prune, "unstructured:0.5");
+    assert_string_equal(w->calib, calib); /* resolved */
+    assert_string_equal(dfit_scenario_variant(s, "awq")->calib, "synth:3");
+    assert_string_equal(dfit_scenario_variant(s, "awq")->method, "awq");
+    char cache[256];
+    snprintf(cache, sizeof cache, "%s/recipe-cache", tmpdir);
+    struct dfit_variant_options opt = {.cache_dir = cache, .n_threads = 1};
+    if (dfit_variants_materialize(s, &opt, &vs, &err) != 0)
+        fail_msg("%s", err.msg);
+    static const struct {
+        const char *name, *key, *value;
+    } meta[] = {
+        {"awq", "dfit.recipe.quant.method", "awq"},
+        {"plain", "dfit.recipe.to", "q4_0"},
+        {"sparse", "dfit.prune.pattern", "unstructured"},
+        {"wanda", "dfit.recipe.prune.method", "activation"},
+        {"short", "dfit.recipe.prune.pattern", "layers"},
+    };
+    char paths[5][512];
+    for (size_t i = 0; i < 5; i++) {
+        const struct dfit_variant_file *f = dfit_variants_find(vs, meta[i].name);
+        assert_true(f->built);
+        check_file(f);
+        snprintf(paths[i], sizeof paths[i], "%s", f->path);
+        struct dfit_gguf *g = NULL;
+        const struct dfit_gguf_str *str = NULL;
+        assert_int_equal(dfit_gguf_open(f->path, &g, NULL), 0);
+        if (dfit_gguf_get_str(g, meta[i].key, &str, &err) != 0)
+            fail_msg("%s: %s", meta[i].name, err.msg);
+        assert_string_equal(str->data, meta[i].value);
+        const struct dfit_variant_file *parent = f->parent >= 0 ? &vs->variants[f->parent] : &vs->base;
+        assert_int_equal(dfit_gguf_get_str(g, "dfit.parent.sha256", &str, NULL), 0);
+        assert_string_equal(str->data, parent->sha256);
+        dfit_gguf_close(g);
+    }
+    assert_int_equal(dfit_variants_find(vs, "short")->parent, 1);
+    assert_string_not_equal(paths[0], paths[1]); /* awq and plain q4_0 differ */
+    dfit_variants_free(vs);
+
+    /* reused; a changed calibration file makes a new wanda, nothing else */
+    assert_int_equal(dfit_variants_materialize(s, &opt, &vs, &err), 0);
+    for (size_t i = 0; i < 5; i++) {
+        assert_false(dfit_variants_find(vs, meta[i].name)->built);
+        assert_string_equal(dfit_variants_find(vs, meta[i].name)->path, paths[i]);
+    }
+    dfit_variants_free(vs);
+    write_file("calib.txt", "sub: 9-2=7\nrev: ab|ba\n");
+    assert_int_equal(dfit_variants_materialize(s, &opt, &vs, &err), 0);
+    assert_true(dfit_variants_find(vs, "wanda")->built);
+    assert_string_not_equal(dfit_variants_find(vs, "wanda")->path, paths[3]);
+    assert_false(dfit_variants_find(vs, "sparse")->built);
+    dfit_variants_free(vs);
+    dfit_scenario_free(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -744,9 +972,12 @@ int main(void)
         cmocka_unit_test(test_bad_lines),
         cmocka_unit_test(test_defaults),
         cmocka_unit_test(test_every_key),
+        cmocka_unit_test(test_hostile_names),
+        cmocka_unit_test(test_tasks),
         cmocka_unit_test(test_shipped_scenarios),
         cmocka_unit_test(test_plan),
         cmocka_unit_test(test_variant_cache),
+        cmocka_unit_test(test_compress_recipes),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

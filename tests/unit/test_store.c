@@ -1,5 +1,7 @@
 /* test_store — the results database on real SQLite files in a temporary
- * directory: schema and versions, runs, cells read back exactly, the
+ * directory: schema and versions, the migration of version-1 and version-2
+ * files, task accuracy per set (written, replaced, read back, refused), runs,
+ * variants with their per-token cost, cells read back exactly, the
  * replacement and resume rules, rollback of a failed write, concurrent
  * writers in two processes, and CSV export parsed back with libcsv.
  */
@@ -23,6 +25,7 @@
 #include "config.h"
 
 #include "store/store.h"
+#include "store/store_report.h"
 
 static char tmpdir[256];
 
@@ -322,7 +325,7 @@ static void test_open_creates_and_reopens(void **state)
     sql_text(s, "PRAGMA journal_mode", mode, sizeof mode);
     assert_string_equal(mode, "wal");
     int64_t n_tables = sql_int(s, "SELECT count(*) FROM sqlite_schema WHERE type = 'table'");
-    assert_int_equal(n_tables, 9);
+    assert_int_equal(n_tables, 10);
     int64_t run = new_run(s, "sc", SHA_A);
     dfit_store_close(s);
 
@@ -390,6 +393,276 @@ static void test_refuses_bad_files(void **state)
     path_in(path, sizeof path, "missing.db");
     assert_int_equal(dfit_store_open_readonly(path, &s, &err), DFIT_ENOTFOUND);
     assert_int_equal(access(path, F_OK), -1);
+}
+
+/* ---- version 2: migration, reference, per-token cost ------------------------------------ */
+
+static const char *const v2_variant_cols[] = {
+    "bytes_per_token", "kv_values_per_pos", "flops_per_token", "sparse_flops_per_token",
+    "output_flops", "attn_flops_per_pos", "weight_type", "prune_pattern", "prune_sparsity"};
+
+/* The columns of a table, comma-separated, as PRAGMA table_info lists them. */
+static void table_columns(sqlite3 *db, const char *table, char *out, size_t cap)
+{
+    char sql[128];
+    snprintf(sql, sizeof sql, "PRAGMA table_info(%s)", table);
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, sql, -1, &st, NULL), SQLITE_OK);
+    out[0] = '\0';
+    while (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(out + strlen(out), cap - strlen(out), "%s%s:%s", out[0] ? "," : "",
+                 (const char *)sqlite3_column_text(st, 1), (const char *)sqlite3_column_text(st, 2));
+    sqlite3_finalize(st);
+}
+
+static void test_migrate_1_to_2(void **state)
+{
+    (void)state;
+    /* a version-1 file: today's schema less the version-2 columns, with a
+     * run and a variant written the version-1 way */
+    char path[512];
+    path_in(path, sizeof path, "v1.db");
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *sql = dfit_store_schema_sql();
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    free(sql);
+    assert_int_equal(sqlite3_exec(db, "ALTER TABLE runs DROP COLUMN reference", NULL, NULL, NULL),
+                     SQLITE_OK);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE task_accuracy", NULL, NULL, NULL), SQLITE_OK);
+    for (size_t i = 0; i < sizeof v2_variant_cols / sizeof v2_variant_cols[0]; i++) {
+        char drop[128];
+        snprintf(drop, sizeof drop, "ALTER TABLE variants DROP COLUMN %s", v2_variant_cols[i]);
+        assert_int_equal(sqlite3_exec(db, drop, NULL, NULL, NULL), SQLITE_OK);
+    }
+    assert_int_equal(sqlite3_exec(db,
+        "INSERT INTO runs (id, scenario, scenario_sha256, started_at, status, dfit_version, "
+        "git_commit, build_type, compiler) VALUES (1, 'old', 'ab', '2025-01-01T00:00:00.000Z', "
+        "'done', '0.0.9', 'x', 'release', 'gcc');"
+        "INSERT INTO variants (run_id, name, file, bytes) VALUES (1, 'f32', 'm.gguf', 4000);"
+        "PRAGMA user_version = 1;", NULL, NULL, NULL), SQLITE_OK);
+    sqlite3_close(db);
+
+    /* a read-only open refuses to migrate */
+    struct dfit_err err = {0};
+    struct dfit_store *s = NULL;
+    assert_int_equal(dfit_store_open_readonly(path, &s, &err), DFIT_EUNSUPPORTED);
+    assert_non_null(strstr(err.msg, "schema version 1 is older"));
+
+    s = open_ok("v1.db");
+    assert_int_equal(sql_int(s, "PRAGMA user_version"), DFIT_STORE_SCHEMA_VERSION);
+    char cols_migrated[4096], cols_fresh[4096];
+    table_columns(dfit_store_db(s), "variants", cols_migrated, sizeof cols_migrated);
+    struct dfit_store *f = open_ok("v2-fresh.db");
+    table_columns(dfit_store_db(f), "variants", cols_fresh, sizeof cols_fresh);
+    assert_string_equal(cols_migrated, cols_fresh); /* same columns, same order */
+    table_columns(dfit_store_db(s), "runs", cols_migrated, sizeof cols_migrated);
+    table_columns(dfit_store_db(f), "runs", cols_fresh, sizeof cols_fresh);
+    assert_string_equal(cols_migrated, cols_fresh);
+    dfit_store_close(f);
+
+    /* the old rows read back with nothing recorded */
+    struct dfit_store_run *run = NULL;
+    assert_int_equal(dfit_store_get_run(s, 1, &run, &err), 0);
+    assert_null(run->info.reference);
+    dfit_store_runs_free(run, 1);
+    struct dfit_store_spec *sp = NULL;
+    assert_int_equal(dfit_store_load_spec(s, 1, &sp, &err), 0);
+    assert_int_equal(sp->n_variants, 1);
+    assert_false(sp->variants[0].has_cost);
+    assert_int_equal(sp->variants[0].bytes, 4000);
+    dfit_store_spec_free(sp);
+    dfit_store_close(s);
+
+    /* the migrated file is now current: a read-only open takes it */
+    assert_int_equal(dfit_store_open_readonly(path, &s, &err), 0);
+    dfit_store_close(s);
+}
+
+/* The CREATE statement of a table, as SQLite keeps it, without its blanks
+ * and line breaks (the schema file lays it out on lines). */
+static void table_sql(sqlite3 *db, const char *table, char *out, size_t cap)
+{
+    sqlite3_stmt *st = NULL;
+    assert_int_equal(sqlite3_prepare_v2(db, "SELECT sql FROM sqlite_schema WHERE name = ?1", -1, &st,
+                                        NULL), SQLITE_OK);
+    sqlite3_bind_text(st, 1, table, -1, SQLITE_STATIC);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    const char *t = (const char *)sqlite3_column_text(st, 0);
+    size_t n = 0;
+    for (; t && *t && n + 1 < cap; t++)
+        if (*t != ' ' && *t != '\n')
+            out[n++] = *t;
+    out[n] = '\0';
+    sqlite3_finalize(st);
+}
+
+/* Version 3: a version-2 file gets the task_accuracy table, the same as a
+ * new file's; its rows read back. */
+static void test_migrate_2_to_3(void **state)
+{
+    (void)state;
+    char path[512];
+    path_in(path, sizeof path, "v2.db");
+    sqlite3 *db = NULL;
+    assert_int_equal(sqlite3_open(path, &db), SQLITE_OK);
+    char *sql = dfit_store_schema_sql();
+    assert_int_equal(sqlite3_exec(db, sql, NULL, NULL, NULL), SQLITE_OK);
+    free(sql);
+    assert_int_equal(sqlite3_exec(db, "DROP TABLE task_accuracy; PRAGMA user_version = 2;", NULL, NULL,
+                                  NULL), SQLITE_OK);
+    sqlite3_close(db);
+    struct dfit_err err = {0};
+    struct dfit_store *s = NULL;
+    assert_int_equal(dfit_store_open_readonly(path, &s, &err), DFIT_EUNSUPPORTED);
+    s = open_ok("v2.db");
+    assert_int_equal(sql_int(s, "PRAGMA user_version"), 3);
+    struct dfit_store *f = open_ok("v3-fresh.db");
+    char migrated[2048], fresh[2048];
+    table_columns(dfit_store_db(s), "task_accuracy", migrated, sizeof migrated);
+    table_columns(dfit_store_db(f), "task_accuracy", fresh, sizeof fresh);
+    assert_string_equal(migrated, fresh);
+    table_sql(dfit_store_db(s), "task_accuracy", migrated, sizeof migrated);
+    table_sql(dfit_store_db(f), "task_accuracy", fresh, sizeof fresh);
+    assert_string_equal(migrated, fresh); /* constraints and keys too */
+    dfit_store_close(f);
+    dfit_store_close(s);
+}
+
+/* Task accuracy per (variant, target) and set: written whole, replaced
+ * whole, read back in order, an unavailable set with its reason. */
+static void test_task_accuracy(void **state)
+{
+    (void)state;
+    struct dfit_store *s = open_ok("tasks.db");
+    struct dfit_err err = {0};
+    int64_t run = new_run(s, "sc", SHA_A);
+    const char *hostile = "q\"'`touch X`$(touch X)<b>";
+    add_names(s, run, "f32", "cpu", "w");
+    add_names(s, run, hostile, "cpu", "w");
+    add_names(s, run, "f32", "gpu<i>", "w");
+    struct dfit_task_accuracy t[3] = {
+        {.task = "eval_add", .available = true, .n_items = 40, .n_correct = 10, .accuracy = 0.25,
+         .accuracy_se = 0.0684653196881458},
+        {.task = "eval_mc \"x\"", .available = true, .n_items = 8, .n_correct = 0, .accuracy = 0.0,
+         .accuracy_se = 0.0},
+        {.task = "eval_long", .available = false, .reason = "an item does not fit the context"},
+    };
+    assert_int_equal(dfit_store_put_task_accuracy(s, run, hostile, "cpu", t, 3, &err), 0);
+    assert_int_equal(dfit_store_put_task_accuracy(s, run, "f32", "gpu<i>", t, 1, &err), 0);
+    assert_int_equal(dfit_store_put_task_accuracy(s, run, "f32", "cpu", t, 2, &err), 0);
+    /* measured again (a resumed run): replaced whole */
+    t[0].n_correct = 20;
+    t[0].accuracy = 0.5;
+    assert_int_equal(dfit_store_put_task_accuracy(s, run, "f32", "cpu", t, 1, &err), 0);
+
+    struct dfit_store_task_row *rows = NULL;
+    size_t n = 0;
+    assert_int_equal(dfit_store_load_task_accuracy(s, run, &rows, &n, &err), 0);
+    assert_int_equal(n, 5);
+    /* by target, then variant, in registration order, then idx */
+    const char *want[][3] = {{"cpu", "f32", "eval_add"}, {"cpu", hostile, "eval_add"},
+                             {"cpu", hostile, "eval_mc \"x\""}, {"cpu", hostile, "eval_long"},
+                             {"gpu<i>", "f32", "eval_add"}};
+    for (size_t i = 0; i < n; i++) {
+        assert_string_equal(rows[i].target, want[i][0]);
+        assert_string_equal(rows[i].variant, want[i][1]);
+        assert_string_equal(rows[i].a.task, want[i][2]);
+    }
+    assert_true(rows[0].a.available);
+    assert_int_equal(rows[0].a.n_items, 40);
+    assert_int_equal(rows[0].a.n_correct, 20);
+    assert_true(rows[0].a.accuracy == 0.5);
+    assert_true(rows[0].a.accuracy_se == 0.0684653196881458);
+    assert_true(rows[2].a.available && rows[2].a.accuracy == 0.0 && rows[2].a.n_correct == 0);
+    assert_int_equal(rows[3].idx, 2);
+    assert_false(rows[3].a.available);
+    assert_true(isnan(rows[3].a.accuracy));
+    assert_string_equal(rows[3].a.reason, "an item does not fit the context");
+    dfit_store_task_rows_free(rows, n);
+    dfit_store_task_rows_free(NULL, 0);
+
+    /* refused, nothing changed: an unregistered variant, a repeated set, an
+     * available set without a figure */
+    assert_int_equal(dfit_store_put_task_accuracy(s, run, "nope", "cpu", t, 1, &err), DFIT_EINVAL);
+    struct dfit_task_accuracy twice[2] = {t[0], t[0]};
+    assert_int_equal(dfit_store_put_task_accuracy(s, run, hostile, "cpu", twice, 2, &err), DFIT_EINVAL);
+    struct dfit_task_accuracy nan_acc = t[0];
+    nan_acc.accuracy = NAN;
+    assert_int_equal(dfit_store_put_task_accuracy(s, run, hostile, "cpu", &nan_acc, 1, &err),
+                     DFIT_EINVAL);
+    assert_int_equal(sql_int(s, "SELECT count(*) FROM task_accuracy"), 5);
+    /* n == 0 clears a pair */
+    assert_int_equal(dfit_store_put_task_accuracy(s, run, hostile, "cpu", NULL, 0, &err), 0);
+    assert_int_equal(sql_int(s, "SELECT count(*) FROM task_accuracy"), 2);
+    /* a run without rows */
+    int64_t other = new_run(s, "sc", SHA_B);
+    rows = (struct dfit_store_task_row *)&err;
+    assert_int_equal(dfit_store_load_task_accuracy(s, other, &rows, &n, &err), 0);
+    assert_null(rows);
+    assert_int_equal(n, 0);
+    dfit_store_close(s);
+}
+
+static void test_reference_and_cost(void **state)
+{
+    (void)state;
+    struct dfit_store *s = open_ok("cost.db");
+    struct dfit_err err = {0};
+    struct dfit_run_info info = {.scenario = "sc", .scenario_sha256 = SHA_A, .reference = "f32"};
+    int64_t run = 0;
+    assert_int_equal(dfit_store_create_run(s, &info, NULL, &run, &err), 0);
+    struct dfit_store_variant a = {.name = "f32", .bytes = 4000, .bits_per_weight = NAN,
+                                   .has_cost = true,
+                                   .cost = {.bytes_per_token = 378368, .kv_values_per_pos = 128,
+                                            .flops_per_token = 147456,
+                                            .sparse_flops_per_token = 73728,
+                                            .output_flops = 40960, .attn_flops_per_pos = 512,
+                                            .weight_type = "f32", .prune_pattern = "2:4",
+                                            .prune_sparsity = 0.5}};
+    struct dfit_store_variant b = {.name = "q4", .bytes = 700, .bits_per_weight = NAN,
+                                   .has_cost = true,
+                                   .cost = {.bytes_per_token = 54308, .kv_values_per_pos = 128,
+                                            .flops_per_token = 147456,
+                                            .sparse_flops_per_token = 147456,
+                                            .output_flops = 40960, .attn_flops_per_pos = 512,
+                                            .weight_type = "q4_0", .prune_sparsity = NAN}};
+    struct dfit_store_variant c = {.name = "brought", .bits_per_weight = NAN}; /* no cost */
+    assert_int_equal(dfit_store_add_variant(s, run, &a, &err), 0);
+    assert_int_equal(dfit_store_add_variant(s, run, &b, &err), 0);
+    assert_int_equal(dfit_store_add_variant(s, run, &c, &err), 0);
+    assert_int_equal(sql_int(s, "SELECT count(*) FROM variants WHERE bytes_per_token IS NULL"), 1);
+    assert_int_equal(sql_int(s, "SELECT count(*) FROM variants WHERE prune_sparsity IS NULL"), 2);
+
+    struct dfit_store_run *r = NULL;
+    assert_int_equal(dfit_store_get_run(s, run, &r, &err), 0);
+    assert_string_equal(r->info.reference, "f32");
+    dfit_store_runs_free(r, 1);
+    struct dfit_store_spec *sp = NULL;
+    assert_int_equal(dfit_store_load_spec(s, run, &sp, &err), 0);
+    assert_int_equal(sp->n_variants, 3);
+    for (int i = 0; i < 2; i++) {
+        const struct dfit_store_variant *want = i ? &b : &a, *got = &sp->variants[i];
+        assert_true(got->has_cost);
+        assert_int_equal(got->cost.bytes_per_token, want->cost.bytes_per_token);
+        assert_int_equal(got->cost.kv_values_per_pos, want->cost.kv_values_per_pos);
+        assert_int_equal(got->cost.flops_per_token, want->cost.flops_per_token);
+        assert_int_equal(got->cost.sparse_flops_per_token, want->cost.sparse_flops_per_token);
+        assert_int_equal(got->cost.output_flops, want->cost.output_flops);
+        assert_int_equal(got->cost.attn_flops_per_pos, want->cost.attn_flops_per_pos);
+        assert_string_equal(got->cost.weight_type, want->cost.weight_type);
+        assert_string_equal(got->cost.prune_pattern, want->cost.prune_pattern);
+    }
+    assert_same_double(sp->variants[0].cost.prune_sparsity, 0.5);
+    assert_true(isnan(sp->variants[1].cost.prune_sparsity));
+    assert_false(sp->variants[2].has_cost);
+    dfit_store_spec_free(sp);
+
+    /* re-registering without a cost clears it (the file measured says so) */
+    b.has_cost = false;
+    assert_int_equal(dfit_store_add_variant(s, run, &b, &err), 0);
+    assert_int_equal(sql_int(s, "SELECT count(*) FROM variants WHERE bytes_per_token IS NULL"), 2);
+    dfit_store_close(s);
 }
 
 /* ---- runs ----------------------------------------------------------------------------- */
@@ -986,6 +1259,36 @@ static void test_csv_export(void **state)
     dfit_store_close(s);
 }
 
+/* task_accuracy.csv: one run's rows, hostile names intact. */
+static void test_csv_export_tasks(void **state)
+{
+    (void)state;
+    const char *v = "q\"x'`touch X` <script>";
+    struct dfit_store *s = open_ok("export-tasks.db");
+    struct dfit_err err = {0};
+    int64_t run = new_run(s, "sc", SHA_A);
+    add_names(s, run, v, "t,1", "w");
+    const struct dfit_task_accuracy t[2] = {
+        {.task = "eval_add", .available = true, .n_items = 4, .n_correct = 1, .accuracy = 0.25,
+         .accuracy_se = 0.21650635094610965},
+        {.task = "eval_x", .available = false, .reason = "a \"reason\", with a comma"}};
+    assert_int_equal(dfit_store_put_task_accuracy(s, run, v, "t,1", t, 2, &err), 0);
+    char dir[512];
+    path_in(dir, sizeof dir, "csv/tasks");
+    assert_int_equal(dfit_store_export_csv(s, dir, run, &err), 0);
+    struct csv_table *tb = read_csv(dir, "task_accuracy");
+    assert_int_equal(tb->n_rows, 3);
+    assert_string_equal(tb->field[1][column(tb, "variant")], v);
+    assert_string_equal(tb->field[1][column(tb, "target")], "t,1");
+    assert_string_equal(tb->field[1][column(tb, "task")], "eval_add");
+    assert_string_equal(tb->field[1][column(tb, "n_correct")], "1");
+    assert_same_double(strtod(tb->field[1][column(tb, "accuracy_se")], NULL), 0.21650635094610965);
+    assert_null(tb->field[2][column(tb, "accuracy")]);
+    assert_string_equal(tb->field[2][column(tb, "reason")], t[1].reason);
+    free_csv(tb);
+    dfit_store_close(s);
+}
+
 static void test_names(void **state)
 {
     (void)state;
@@ -1012,12 +1315,17 @@ int main(void)
         cmocka_unit_test(test_schema_file_matches),
         cmocka_unit_test(test_open_creates_and_reopens),
         cmocka_unit_test(test_refuses_bad_files),
+        cmocka_unit_test(test_migrate_1_to_2),
+        cmocka_unit_test(test_migrate_2_to_3),
+        cmocka_unit_test(test_task_accuracy),
+        cmocka_unit_test(test_reference_and_cost),
         cmocka_unit_test(test_runs),
         cmocka_unit_test(test_cell_roundtrip),
         cmocka_unit_test(test_replace_and_resume_rules),
         cmocka_unit_test(test_failed_write_rolls_back),
         cmocka_unit_test(test_concurrent_writers),
         cmocka_unit_test(test_csv_export),
+        cmocka_unit_test(test_csv_export_tasks),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -4,7 +4,8 @@
  * waiting, the DFIT_TEST_FAULT parser; then whole cells on a tiny synth
  * model written to a real results database: ok, crashed, timeout, a real
  * OOM (a 69 MiB model under a cap it does not fit), and a quality
- * measurement in a worker.
+ * measurement in a worker, with task accuracy on CSV eval sets (per set as
+ * scored directly, pooled, a set that cannot be read, no eval tokens).
  * Under AddressSanitizer (which reserves terabytes of address space and
  * dies rather than return NULL) an address-space cap cannot work: there
  * the tests check that the cap is set and that a capped cell is recorded
@@ -30,6 +31,7 @@
 #include <sys/resource.h>
 
 #include "compress/synth.h"
+#include "run/accuracy.h"
 #include "run/worker.h"
 #include "util/clock.h"
 
@@ -293,6 +295,13 @@ static void test_fault_parser(void **state)
     assert_null(dfit_worker_fault("q", "r", "s"));
     assert_null(dfit_worker_fault("a", "b", "d"));
     assert_null(dfit_worker_fault("a/b", "c", ""));
+    /* names with ',', ':', quotes and the like (scenario names may hold them) */
+    setenv("DFIT_TEST_FAULT", "v,1:x/t \"q\"/w:crash,q`x`$(y)/t:2/w:fail,:oom/b/c:hang", 1);
+    assert_string_equal(dfit_worker_fault("v,1:x", "t \"q\"", "w"), "crash");
+    assert_string_equal(dfit_worker_fault("q`x`$(y)", "t:2", "w"), "fail");
+    assert_string_equal(dfit_worker_fault(":oom", "b", "c"), "hang");
+    assert_null(dfit_worker_fault("v", "t \"q\"", "w"));
+    assert_null(dfit_worker_fault("q`x`$(y)", "t", "2/w"));
     unsetenv("DFIT_TEST_FAULT");
     assert_null(dfit_worker_fault("a", "b", "c"));
 }
@@ -508,6 +517,97 @@ static void test_quality_in_worker(void **state)
     assert_true(strlen(q.reason) > 0);
 }
 
+/* Writes text to g_dir/name into path[cap]. */
+static void write_in_dir(const char *name, const char *text, char *path, size_t cap)
+{
+    snprintf(path, cap, "%s/%s", g_dir, name);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fputs(text, f);
+    assert_int_equal(fclose(f), 0);
+}
+
+/* CSV eval sets scored in the quality worker: each set as
+ * dfit_accuracy_csv scores it here, the pooled accuracy over their items,
+ * a set that cannot be read, and no eval tokens. */
+static void test_quality_worker_tasks(void **state)
+{
+    (void)state;
+    char gen[400], mc[400], missing[400];
+    write_in_dir("eval_gen.csv", "prompt,answer\nab,c\nx y,z\nhello,world\nq,r\n", gen, sizeof gen);
+    write_in_dir("eval_mc.csv", "prompt,choice_1,choice_2,label\na,b,c,1\nd,e,f,2\ng,h,i,1\n", mc,
+                 sizeof mc);
+    snprintf(missing, sizeof missing, "%s/eval_gone.csv", g_dir);
+    int32_t tokens[48];
+    for (int i = 0; i < 48; i++)
+        tokens[i] = 50 + (i * 7) % 200;
+    const struct dfit_quality_params qp = {.n_threads = 1};
+    const char *paths[2] = {gen, mc};
+    struct dfit_task_accuracy tasks[3];
+    struct dfit_quality_job job = {.reference_path = g_model, .variant_path = g_model,
+                                   .params = &qp, .tokens = tokens, .n_tokens = 48,
+                                   .time_limit_s = 60, .task_paths = paths, .n_tasks = 2,
+                                   .task_limit = 3, .tasks = tasks};
+    struct dfit_quality q;
+    bool interrupted = true;
+    assert_int_equal(dfit_worker_quality(&job, &q, &interrupted, NULL), 0);
+    assert_false(interrupted);
+    assert_true(q.available);
+    assert_true(fabs(q.top1 - 1.0) < 1e-12);
+    /* each set as scored here, the first 3 items of each */
+    const struct dfit_accuracy_params ap = {.n_threads = 1, .limit = 3};
+    uint64_t n = 0, right = 0;
+    for (int i = 0; i < 2; i++) {
+        struct dfit_accuracy a;
+        struct dfit_err err = {0};
+        if (dfit_accuracy_csv(g_model, &ap, paths[i], &a, &err) != 0)
+            fail_msg("%s", err.msg);
+        assert_true(tasks[i].available);
+        assert_string_equal(tasks[i].task, i ? "eval_mc" : "eval_gen");
+        assert_int_equal(tasks[i].n_items, 3);
+        assert_int_equal(tasks[i].n_correct, a.n_correct);
+        assert_true(tasks[i].accuracy == a.accuracy && tasks[i].accuracy_se == a.accuracy_se);
+        n += a.n_items;
+        right += a.n_correct;
+    }
+    /* pooled over all 6 items, se = sqrt(p (1 - p) / n) */
+    double p = (double)right / (double)n;
+    assert_true(q.has_accuracy);
+    assert_true(fabs(q.accuracy - p) < 1e-15);
+    assert_true(fabs(q.accuracy_se - sqrt(p * (1.0 - p) / (double)n)) < 1e-15);
+
+    /* a set that cannot be read: its reason, no pooled accuracy, the other
+     * sets still scored */
+    const char *paths3[3] = {gen, missing, mc};
+    job.task_paths = paths3;
+    job.n_tasks = 3;
+    assert_int_equal(dfit_worker_quality(&job, &q, &interrupted, NULL), 0);
+    assert_true(q.available);
+    assert_false(q.has_accuracy);
+    assert_true(tasks[0].available && tasks[2].available);
+    assert_false(tasks[1].available);
+    assert_string_equal(tasks[1].task, "eval_gone");
+    assert_non_null(strstr(tasks[1].reason, "eval_gone.csv"));
+
+    /* no eval tokens: fidelity unavailable with the reason given, the sets
+     * scored all the same */
+    job.task_paths = paths;
+    job.n_tasks = 2;
+    job.tokens = NULL;
+    job.n_tokens = 0;
+    job.no_tokens_reason = "eval data: no such file";
+    assert_int_equal(dfit_worker_quality(&job, &q, &interrupted, NULL), 0);
+    assert_false(q.available);
+    assert_string_equal(q.reason, "eval data: no such file");
+    assert_true(q.has_accuracy);
+    assert_true(fabs(q.accuracy - p) < 1e-15);
+
+    /* too many sets */
+    job.n_tasks = DFIT_WORKER_MAX_TASKS + 1;
+    assert_int_equal(dfit_worker_quality(&job, &q, &interrupted, NULL), DFIT_EINVAL);
+    assert_false(q.available);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -524,6 +624,7 @@ int main(void)
         cmocka_unit_test(test_cell_fail_and_injected_oom),
         cmocka_unit_test(test_cell_real_oom),
         cmocka_unit_test(test_quality_in_worker),
+        cmocka_unit_test(test_quality_worker_tasks),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
