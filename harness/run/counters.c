@@ -51,6 +51,8 @@ struct dfit_counters {
  * are used from one thread (the worker's). */
 static int papi_users;
 static bool papi_preinit;        /* dfit_counters_init holds a reference */
+static int papi_init_error;      /* dfit_counters_init's failure: not retried
+                                    until dfit_counters_shutdown */
 
 /* ---- why an event cannot be counted ------------------------------------- */
 
@@ -217,8 +219,11 @@ static void papi_release(void)
 
 void dfit_counters_init(const char *const *names, int n)
 {
-    if (!papi_preinit && papi_acquire() == PAPI_OK)
-        papi_preinit = true;
+    if (!papi_preinit && !papi_init_error) {
+        int rc = papi_acquire();
+        papi_preinit = rc == PAPI_OK;
+        papi_init_error = papi_preinit ? 0 : rc;
+    }
     if (!papi_preinit)
         return;
     if (n <= 0 || !names) {
@@ -235,6 +240,7 @@ void dfit_counters_init(const char *const *names, int n)
 
 void dfit_counters_shutdown(void)
 {
+    papi_init_error = 0;
     if (papi_preinit) {
         papi_preinit = false;
         papi_release();
@@ -347,7 +353,9 @@ int dfit_counters_start(const char *const *names, int n, struct dfit_counters **
     n = c->n;
     snprintf(c->inherit_reason, sizeof c->inherit_reason, "PAPI is not running");
 
-    int v = papi_acquire();
+    /* after dfit_counters_init failed (perhaps under a memory cap now), PAPI
+     * is not started again */
+    int v = papi_init_error ? papi_init_error : papi_acquire();
     if (v != PAPI_OK) {
         mark_all(c, "PAPI_library_init", v);
         *out = c;

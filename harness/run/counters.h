@@ -61,7 +61,9 @@ void dfit_counters_free(struct dfit_counters *c);
  * (they can crash inside PAPI), while starting and freeing a set of those
  * events afterwards, under the cap, is safe and records "PAPI could not
  * allocate (...)" when memory runs out. Nothing is reported here: the sets
- * started later record PAPI's reasons. */
+ * started later record PAPI's reasons (when PAPI failed to start here, they
+ * record that failure without starting PAPI again, until
+ * dfit_counters_shutdown). */
 void dfit_counters_init(const char *const *names, int n);
 void dfit_counters_shutdown(void);
 
