@@ -3,9 +3,10 @@
 -- written in one transaction with its raw samples and counters.
 -- Units are in the column names (_ns, _bytes, _mib, _ms, _per_s); times of
 -- day are ISO 8601 UTC text. NULL means "not measured / not set", never 0.
--- This text is compiled into dfit (harness/store/store.c); a test keeps the
--- two identical. It is always the newest schema: a change is a new schema
--- version with an upgrade step in store.c's migration ladder.
+-- This text is compiled into dfit (harness/store/store_schema.c); a test
+-- keeps the two identical. It is always the newest schema: a change is a
+-- new schema version with an upgrade step in store_schema.c's migration
+-- ladder.
 
 CREATE TABLE runs (
     id              INTEGER PRIMARY KEY,

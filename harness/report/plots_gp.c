@@ -1,8 +1,8 @@
 /* plots_gp.c — the gnuplot templates plots/frontier.gp and
  * plots/latency_cdf.gp, compiled in so that a report needs no source tree
- * (test_report keeps them identical to the files). Edit the .gp file and
- * copy it here line for line (one string per line keeps each literal
- * short, as ISO C asks).
+ * (test_report_gnuplot keeps them identical to the files). Edit the .gp
+ * file and copy it here line for line (one string per line keeps each
+ * literal short, as ISO C asks).
  * Non-goal: anything but the text.
  */
 #include "report/plots.h"

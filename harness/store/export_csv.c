@@ -10,7 +10,7 @@
  * Non-goals: CSV import; spreadsheet formula escaping (a text starting
  * with '=' is exported as it is — the files are data, not documents).
  */
-#include "store/store.h"
+#include "store/store_impl.h"
 
 #include <csv.h>
 #include <errno.h>

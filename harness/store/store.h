@@ -35,11 +35,12 @@
 struct dfit_store;
 struct sqlite3;
 
-/* The text of results/schema.sql, compiled in (a test keeps them equal),
- * as a malloc'd string the caller frees; NULL when out of memory. */
+/* The text of results/schema.sql, compiled in (store_schema.c; a test
+ * keeps them equal), as a malloc'd string the caller frees; NULL when out
+ * of memory. */
 char *dfit_store_schema_sql(void);
 
-/* ---- open and close ------------------------------------------------------ */
+/* ---- open and close (store.c) --------------------------------------------- */
 
 /* Opens path read-write, creating the file and its parent directories if
  * needed, and brings the schema to DFIT_STORE_SCHEMA_VERSION (several
@@ -59,31 +60,17 @@ const char *dfit_store_path(const struct dfit_store *s);
 /* The connection, for read queries of the report; do not close it. */
 struct sqlite3 *dfit_store_db(struct dfit_store *s);
 
-/* ---- helpers for the store's own files and the report's queries -------- */
+/* ---- helpers the report shares (the store's own: store_impl.h) ---------- */
 
-struct sqlite3_stmt;
 /* Sets err to "PATH: <op, printf-formatted>: <sqlite3_errmsg>" and returns
  * its code: DFIT_EINVAL for a constraint violation, DFIT_ENOMEM, else
  * DFIT_EIO. */
 int dfit_store_fail(struct dfit_store *s, struct dfit_err *err, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* Prepares fixed SQL text; on failure reports "prepare <what>". */
-int dfit_store_prepare(struct dfit_store *s, const char *sql, struct sqlite3_stmt **st,
-                       const char *what, struct dfit_err *err);
-/* BEGIN IMMEDIATE (waits up to the busy timeout), COMMIT, and ROLLBACK when
- * a transaction is still open (never fails). `what` names the operation. */
-int dfit_store_begin(struct dfit_store *s, const char *what, struct dfit_err *err);
-int dfit_store_commit(struct dfit_store *s, const char *what, struct dfit_err *err);
-void dfit_store_rollback(struct dfit_store *s);
-/* Copies the text columns cols[0..n) of st's current row into one malloc'd
- * block, which it returns (the caller frees it); *dst[i] points at column
- * cols[i]'s copy, or is NULL for a NULL column. NULL on out-of-memory. */
-char *dfit_store_copy_texts(struct sqlite3_stmt *st, const int *cols, const char **const *dst,
-                            int n);
 /* mkdir -p; DFIT_EIO naming the directory. */
 int dfit_store_mkdirs(const char *dir, struct dfit_err *err);
 
-/* ---- runs ------------------------------------------------------------------ */
+/* ---- runs (store_runs.c) ----------------------------------------------------- */
 
 enum dfit_run_status {
     DFIT_RUN_RUNNING = 0,     /* started (or resumed), not finished */
@@ -173,7 +160,7 @@ int dfit_store_get_run(struct dfit_store *s, int64_t run_id, struct dfit_store_r
                        struct dfit_err *err);
 void dfit_store_runs_free(struct dfit_store_run *runs, size_t n); /* accepts NULL */
 
-/* ---- what a run measures ---------------------------------------------------- */
+/* ---- what a run measures (store_runs.c) -------------------------------------- */
 
 /* A variant as built: the file measured, its hash and size, how it was
  * made, and what one token costs to run it (token_cost.h). Unknown values:

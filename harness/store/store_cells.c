@@ -6,9 +6,10 @@
  * NULL), and both the INSERT and the SELECT are generated from that table,
  * so the two cannot drift apart. The SQL is built from these fixed names
  * only; every value is a bound parameter.
- * Non-goals: runs and the schema (store.c), CSV (export_csv.c).
+ * Non-goals: runs (store_runs.c), the schema (store_schema.c), CSV
+ * (export_csv.c).
  */
-#include "store/store.h"
+#include "store/store_impl.h"
 
 #include <math.h>
 #include <sqlite3.h>

@@ -11,6 +11,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "store/store_impl.h"
+
 /* ---- column helpers ------------------------------------------------------------ */
 
 /* A malloc'd copy of text column i in *out (NULL for NULL); false on OOM. */

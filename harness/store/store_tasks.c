@@ -4,7 +4,7 @@
  * and read back for the report (see store.h).
  * Non-goals: the pooled accuracy (a cell column, store_cells.c), measuring.
  */
-#include "store/store.h"
+#include "store/store_impl.h"
 
 #include <math.h>
 #include <sqlite3.h>

@@ -1,18 +1,14 @@
-/* test_report — the report end to end on a real results database built
- * through the store API (a run with 2 targets, 3 variants, 2 workloads, a
- * failed cell, an INVALID cell, a skipped target, and names that attack
- * HTML, Markdown and gnuplot), rendered with the real gnuplot: report.html
- * is self-contained with inline SVG and nothing unescaped, report.md
- * escapes its table text, the plots exist, the recommendation is the
- * expected variant, and no gnuplot command hidden in a name ran. Also the
- * path without gnuplot (PATH set to an empty directory): data and scripts
- * are written, the note gives a command, and that command renders them.
- * And the escaping functions, the store's report queries, the compiled-in
- * gnuplot templates against plots/, the recommendation summary (what
- * `dfit run` prints) against the report's, task accuracy per CSV eval set
- * as the quality axis and its table, and the "Does it pay?" table (theory
- * beside measurement and the verdict, names escaped, a run that recorded
- * no reference or costs).
+/* test_report — the report's content on real results databases built
+ * through the store API (report_fixture.h: a run with 3 targets, 3
+ * variants with hostile names, 2 workloads, a failed cell, an INVALID
+ * cell, a skipped target): the escaping functions, the store's report
+ * queries, an unknown run, the recommendation summary (what `dfit run`
+ * prints) against the report's, task accuracy per CSV eval set as the
+ * quality axis and its table, and the "Does it pay?" table (theory beside
+ * measurement and the verdict, names escaped, a run that recorded no
+ * reference or costs).
+ * Non-goals: plots and gnuplot, and hostile names in them
+ * (test_report_gnuplot).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -20,80 +16,17 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <math.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
 #include "report/escape.h"
-#include "report/plots.h"
 #include "report/report.h"
+#include "report_fixture.h"
 #include "store/store.h"
 #include "store/store_report.h"
-#include "util/stats.h"
-
-extern char **environ;
-
-static char tmpdir[256];
-static char canary[300];            /* must never be created */
-static char name_script[64], name_quotes[600], name_system[600], name_batch[900];
-static bool have_gnuplot;
-
-/* ---- helpers ------------------------------------------------------------------------ */
-
-static int rm_entry(const char *p, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb, (void)flag, (void)ftw;
-    return remove(p);
-}
-
-static void path_in(char *buf, size_t cap, const char *rel)
-{
-    snprintf(buf, cap, "%s/%s", tmpdir, rel);
-}
-
-static char *slurp(const char *path)
-{
-    FILE *f = fopen(path, "rb");
-    if (!f)
-        return NULL;
-    fseek(f, 0, SEEK_END);
-    long n = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    char *buf = malloc((size_t)n + 1);
-    assert_non_null(buf);
-    assert_int_equal(fread(buf, 1, (size_t)n, f), (size_t)n);
-    buf[n] = '\0';
-    fclose(f);
-    return buf;
-}
-
-static long file_size(const char *path)
-{
-    struct stat st;
-    return stat(path, &st) == 0 ? (long)st.st_size : -1;
-}
-
-static bool exists(const char *path)
-{
-    return access(path, F_OK) == 0;
-}
-
-/* Whether every c in s follows a backslash. */
-static bool all_escaped(const char *s, char c)
-{
-    for (const char *p = strchr(s, c); p; p = strchr(p + 1, c))
-        if (p == s || p[-1] != '\\')
-            return false;
-    return true;
-}
 
 /* The output of an escaper as a malloc'd string. */
 static char *escaped(int (*fn)(FILE *, const char *), const char *s)
@@ -105,228 +38,6 @@ static char *escaped(int (*fn)(FILE *, const char *), const char *s)
     assert_int_equal(fn(f, s), 0);
     fclose(f);
     return buf;
-}
-
-/* ---- the database ------------------------------------------------------------------------ */
-
-struct cell_spec {
-    double ttft_ms, tpot_ms, top1, tokens_per_s;
-    uint64_t rss_mib;
-    bool valid;
-    double prefill_tps, decode_tps;   /* 0: 900 and 95 */
-};
-
-/* What a cell's quality holds beyond top-1 (write_ok_q). */
-struct quality_spec {
-    double accuracy, accuracy_se;     /* task accuracy pooled over the sets */
-    bool no_fidelity;                 /* fidelity unavailable */
-};
-
-static void summarize(const uint64_t *x, size_t n, struct dfit_summary *out)
-{
-    assert_int_equal(dfit_stats_summarize_u64(x, n, out), 0);
-}
-
-/* Writes an ok cell with 12 requests of 8 output tokens each; with qs,
- * task accuracy too (and fidelity missing if qs says so). */
-static void write_ok_q(struct dfit_store *s, int64_t run, const char *v, const char *t,
-                       const char *w, const struct cell_spec *cs, const struct quality_spec *qs)
-{
-    enum { NR = 12, NG = 7 };
-    struct dfit_request_sample req[NR];
-    uint64_t gaps[NR * NG], ttft[NR], e2e[NR];
-    for (int i = 0; i < NR; i++) {
-        uint64_t sum = 0;
-        for (int j = 0; j < NG; j++) {
-            gaps[i * NG + j] = (uint64_t)(cs->tpot_ms * 1e6 * (1 + 0.01 * j));
-            sum += gaps[i * NG + j];
-        }
-        ttft[i] = (uint64_t)(cs->ttft_ms * 1e6 * (1 + 0.02 * i));
-        e2e[i] = ttft[i] + sum;
-        req[i] = (struct dfit_request_sample){.ttft_ns = ttft[i], .e2e_ns = e2e[i],
-                                              .n_prompt = 16, .n_output = 8,
-                                              .first_gap = (uint32_t)(i * NG)};
-    }
-    struct dfit_counter_value ctr[5] = {
-        {.name = "PAPI_TOT_INS", .phase = DFIT_PHASE_PREFILL, .available = true, .value = 4800000},
-        {.name = "PAPI_TOT_CYC", .phase = DFIT_PHASE_PREFILL, .available = true, .value = 2400000},
-        {.name = "PAPI_TOT_INS", .phase = DFIT_PHASE_DECODE, .available = true, .value = 9600000},
-        {.name = "PAPI_TOT_CYC", .phase = DFIT_PHASE_DECODE, .available = true, .value = 6400000},
-        {.name = "PAPI_L3_TCM", .phase = DFIT_PHASE_DECODE, .available = false,
-         .reason = "<not exposed> & \"vm\""},
-    };
-    struct dfit_cell_result r = {
-        .status = DFIT_CELL_OK, .load_cold_ns = 250000000, .load_warm_ns = 40000000,
-        .requests = req, .n_requests = NR, .gaps_ns = gaps, .n_gaps = NR * NG,
-        .run_ns = 2000000000, .prefill_tokens_per_s = cs->prefill_tps > 0 ? cs->prefill_tps : 900,
-        .decode_tokens_per_s = cs->decode_tps > 0 ? cs->decode_tps : 95,
-        .requests_per_s = 6, .output_tokens_per_s = cs->tokens_per_s,
-        .weight_bytes = 120u << 20, .kv_bytes = 8u << 20, .peak_rss_bytes = cs->rss_mib << 20,
-        .counters = ctr, .n_counters = 5,
-        .quality = {.available = !(qs && qs->no_fidelity), .n_tokens = 512, .ppl = 12,
-                    .ppl_se = 0.3, .ppl_ratio = 1.01, .ppl_ratio_se = 0.004, .kl_mean = 0.01,
-                    .kl_se = 0.001, .kl_p99 = 0.1, .top1 = cs->top1, .top1_se = 0.004,
-                    .rms_dp = 0.02, .rms_dp_se = 0.001, .has_accuracy = qs != NULL,
-                    .accuracy = qs ? qs->accuracy : NAN, .accuracy_se = qs ? qs->accuracy_se : NAN},
-        .usd_per_mtok = NAN, .valid = cs->valid, .wall_ns = 3000000000};
-    if (!cs->valid)
-        snprintf(r.invalid_reasons, sizeof r.invalid_reasons, "min_duration_ms not met <1000>");
-    snprintf(r.kernels, sizeof r.kernels, "ref");
-    summarize(ttft, NR, &r.ttft);
-    summarize(e2e, NR, &r.e2e);
-    summarize(gaps, NR * NG, &r.tpot);
-    struct dfit_err err = {0};
-    int rc = dfit_store_write_cell(s, run, v, t, w, &r, &err);
-    if (rc)
-        fail_msg("write cell: %s", err.msg);
-}
-
-static void write_ok(struct dfit_store *s, int64_t run, const char *v, const char *t,
-                     const char *w, const struct cell_spec *cs)
-{
-    write_ok_q(s, run, v, t, w, cs, NULL);
-}
-
-static void write_status(struct dfit_store *s, int64_t run, const char *v, const char *t,
-                         const char *w, enum dfit_cell_status st, const char *reason)
-{
-    struct dfit_cell_result r = {.status = st, .usd_per_mtok = NAN};
-    r.quality.accuracy = r.quality.accuracy_se = NAN;
-    snprintf(r.reason, sizeof r.reason, "%s", reason);
-    struct dfit_err err = {0};
-    int rc = dfit_store_write_cell(s, run, v, t, w, &r, &err);
-    if (rc)
-        fail_msg("write cell: %s", err.msg);
-}
-
-static struct dfit_target_spec target(const char *name, const char *backend)
-{
-    struct dfit_target_spec t = {.name = (char *)name, .backend = (char *)backend, .threads = 2,
-                                 .memory_limit_mib = NAN, .price_per_hour = NAN,
-                                 .time_limit_s = 600};
-    t.slo = (struct dfit_slo){NAN, NAN, NAN, NAN, NAN, NAN, NAN};
-    return t;
-}
-
-/* results.db: run 1 with targets edge (cpu) and gpu (every cell skipped),
- * the three hostile variant names, workloads chat and a hostile batch. */
-static void build_db(const char *path)
-{
-    struct dfit_store *s = NULL;
-    struct dfit_err err = {0};
-    assert_int_equal(dfit_store_open(path, &s, &err), 0);
-    struct dfit_run_info info = {.scenario = "demo <b>", .scenario_sha256 = "ab12",
-                                 .scenario_path = "scenarios/demo.ini", .label = "pr-42"};
-    struct dfit_machine_info m = {.hostname = "host", .kernel = "Linux 6.1",
-                                  .cpu_model = "Test CPU <x86>", .cpu_flags = "avx2",
-                                  .governor = "performance", .n_cpus = 4, .n_cores = 2,
-                                  .loadavg_before = {0.5, 0.4, 0.3},
-                                  .mem_total_bytes = 8ull << 30,
-                                  .mem_available_bytes = 6ull << 30};
-    int64_t run = 0;
-    assert_int_equal(dfit_store_create_run(s, &info, &m, &run, &err), 0);
-    const char *vnames[3] = {name_script, name_quotes, name_system};
-    for (int i = 0; i < 3; i++) {
-        struct dfit_store_variant v = {.name = vnames[i], .file = "m.gguf", .bytes = 1000,
-                                       .n_params = 115008, .bits_per_weight = 8.5,
-                                       .recipe = "compress=q8_0"};
-        assert_int_equal(dfit_store_add_variant(s, run, &v, &err), 0);
-    }
-    struct dfit_target_spec edge = target("edge", "cpu");
-    edge.price_per_hour = 1.0;
-    edge.slo.p95_ttft_ms = 200;
-    edge.slo.p95_tpot_ms = 30;
-    edge.slo.min_quality = 0.9;
-    edge.slo.max_memory_mib = 4096;
-    char *ctrs[] = {"PAPI_TOT_INS", "PAPI_TOT_CYC"};
-    edge.counters = ctrs;
-    edge.n_counters = 2;
-    struct dfit_target_spec gpu = target("gpu", "cuda");
-    assert_int_equal(dfit_store_add_target(s, run, &edge, &err), 0);
-    assert_int_equal(dfit_store_add_target(s, run, &gpu, &err), 0);
-    struct dfit_target_spec idle = target("idle", "cpu"); /* no cell at all */
-    assert_int_equal(dfit_store_add_target(s, run, &idle, &err), 0);
-    struct dfit_workload_spec chat = {.name = "chat", .mode = DFIT_MODE_SINGLE_STREAM,
-                                      .prompt_tokens = 16, .output_tokens = 8, .batch = 1,
-                                      .min_duration_ms = 1000, .min_requests = 8,
-                                      .warmup_requests = 1};
-    struct dfit_workload_spec batch = chat;
-    batch.name = name_batch;
-    batch.mode = DFIT_MODE_OFFLINE;
-    batch.batch = 4;
-    assert_int_equal(dfit_store_add_workload(s, run, &chat, &err), 0);
-    assert_int_equal(dfit_store_add_workload(s, run, &batch, &err), 0);
-
-    /* script: best quality, misses TPOT; quotes: meets (INVALID on batch);
-     * system: fails on batch */
-    const struct cell_spec c0 = {50, 40, 0.99, 120, 900, true, 0, 0};
-    const struct cell_spec c1 = {50, 20, 0.97, 150, 700, true, 0, 0};
-    struct cell_spec c1b = c1;
-    c1b.valid = false;
-    const struct cell_spec c2 = {40, 10, 0.95, 200, 600, true, 0, 0};
-    write_ok(s, run, name_script, "edge", "chat", &c0);
-    write_ok(s, run, name_script, "edge", name_batch, &c0);
-    write_ok(s, run, name_quotes, "edge", "chat", &c1);
-    write_ok(s, run, name_quotes, "edge", name_batch, &c1b);
-    write_ok(s, run, name_system, "edge", "chat", &c2);
-    write_status(s, run, name_system, "edge", name_batch, DFIT_CELL_FAILED,
-                 "worker: load <failed> | out of memory");
-    for (int i = 0; i < 3; i++) {
-        write_status(s, run, vnames[i], "gpu", "chat", DFIT_CELL_SKIPPED,
-                     "backend 'cuda' is not compiled in");
-        write_status(s, run, vnames[i], "gpu", name_batch, DFIT_CELL_SKIPPED,
-                     "backend 'cuda' is not compiled in");
-    }
-    const double after[3] = {0.6, 0.5, 0.4};
-    assert_int_equal(dfit_store_finish_run(s, run, DFIT_RUN_DONE, after, &err), 0);
-    dfit_store_close(s);
-}
-
-static int setup(void **state)
-{
-    (void)state;
-    snprintf(tmpdir, sizeof tmpdir, "/tmp/dfit_test_report_XXXXXX");
-    if (!mkdtemp(tmpdir))
-        return -1;
-    path_in(canary, sizeof canary, "CANARY");
-    snprintf(name_script, sizeof name_script, "<script>alert(1)</script>");
-    snprintf(name_quotes, sizeof name_quotes, "q8 \"quotes\" | pipe `touch %s` [x](y) #h",
-             canary);
-    snprintf(name_system, sizeof name_system, "f16 system(\"touch %s\") 'x'\nnewline", canary);
-    snprintf(name_batch, sizeof name_batch, "batch `touch %s` $(touch %s)", canary, canary);
-    char db[PATH_MAX];
-    path_in(db, sizeof db, "results.db");
-    build_db(db);
-    return 0;
-}
-
-static int teardown(void **state)
-{
-    (void)state;
-    if (getenv("DFIT_TEST_KEEP")) { /* for reading the reports by hand */
-        fprintf(stderr, "# kept %s\n", tmpdir);
-        return 0;
-    }
-    return nftw(tmpdir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
-}
-
-/* Writes the report of the latest run into tmpdir/rel. */
-static struct dfit_report_outcome report_into(const char *rel, FILE *notes)
-{
-    char db[PATH_MAX], dir[PATH_MAX];
-    path_in(db, sizeof db, "results.db");
-    path_in(dir, sizeof dir, rel);
-    struct dfit_store *s = NULL;
-    struct dfit_err err = {0};
-    assert_int_equal(dfit_store_open_readonly(db, &s, &err), 0);
-    struct dfit_report_options opt = {.notes = notes};
-    struct dfit_report_outcome out;
-    int rc = dfit_report_write(s, 0, dir, &opt, &out, &err);
-    dfit_store_close(s);
-    if (rc)
-        fail_msg("report: %s", err.msg);
-    assert_int_equal(out.run_id, 1);
-    return out;
 }
 
 /* ---- escaping ------------------------------------------------------------------------------ */
@@ -436,25 +147,6 @@ static void test_store_spec(void **state)
     dfit_store_latencies_clear(&lat);
     dfit_store_cells_free(cells, n);
     dfit_store_close(s);
-}
-
-static void test_templates_match_sources(void **state)
-{
-    (void)state;
-    const char *root = getenv("DFIT_SOURCE_ROOT");
-    assert_non_null(root);
-    static const char *const names[] = {"frontier.gp", "latency_cdf.gp"};
-    for (int i = 0; i < 2; i++) {
-        char path[PATH_MAX];
-        snprintf(path, sizeof path, "%s/plots/%s", root, names[i]);
-        char *file = slurp(path), *text = dfit_plots_template(names[i]);
-        assert_non_null(file);
-        assert_non_null(text);
-        assert_string_equal(text, file);
-        free(file);
-        free(text);
-    }
-    assert_null(dfit_plots_template("other.gp"));
 }
 
 static void test_unknown_run(void **state)
@@ -616,127 +308,6 @@ static void test_summary_and_tasks(void **state)
     dfit_report_summary_free(sum);
 }
 
-/* ---- the report with gnuplot ------------------------------------------------------------------- */
-
-static void check_no_canary(const char *rel_dir)
-{
-    char p[PATH_MAX];
-    assert_false(exists(canary));
-    snprintf(p, sizeof p, "%s/%s/plots/CANARY", tmpdir, rel_dir);
-    assert_false(exists(p));
-    assert_false(exists("CANARY"));
-}
-
-static void test_report_with_gnuplot(void **state)
-{
-    (void)state;
-    struct dfit_report_outcome out = report_into("out", NULL);
-    if (out.plots.status != DFIT_PLOTS_RENDERED)
-        fail_msg("plots: %s", out.plots.message);
-    check_no_canary("out");
-
-    char path[PATH_MAX];
-    /* the plots: target 0 on both workloads, nothing for the skipped target */
-    static const char *const stems[] = {"front_t0_w0_e2e", "front_t0_w0_mem", "front_t0_w0_usd",
-                                        "front_t0_w1_e2e", "front_t0_w1_mem", "front_t0_w1_usd",
-                                        "cdf_t0_w0_e2e", "cdf_t0_w0_ttft", "cdf_t0_w1_e2e",
-                                        "cdf_t0_w1_ttft"};
-    for (size_t i = 0; i < sizeof stems / sizeof stems[0]; i++)
-        for (int k = 0; k < 2; k++) {
-            snprintf(path, sizeof path, "%s/out/plots/%s.%s", tmpdir, stems[i], k ? "png" : "svg");
-            if (file_size(path) <= 0)
-                fail_msg("%s: missing or empty", path);
-        }
-    snprintf(path, sizeof path, "%s/out/plots/front_t1_w0_e2e.svg", tmpdir);
-    assert_false(exists(path));
-    /* the failed cell has no latency series */
-    snprintf(path, sizeof path, "%s/out/plots/cdf_t0_w1_e2e_v2.dat", tmpdir);
-    assert_false(exists(path));
-    snprintf(path, sizeof path, "%s/out/plots/cdf_t0_w1_e2e_v1.dat", tmpdir);
-    assert_true(file_size(path) > 0);
-
-    /* report.html: self-contained, escaped, inline SVG */
-    snprintf(path, sizeof path, "%s/out/report.html", tmpdir);
-    char *html = slurp(path);
-    assert_non_null(html);
-    assert_null(strcasestr(html, "<script"));
-    assert_null(strstr(html, "\"quotes\""));
-    assert_null(strstr(html, "<x86>"));
-    assert_non_null(strstr(html, "&lt;script&gt;alert(1)&lt;/script&gt;"));
-    assert_non_null(strstr(html, "q8 &quot;quotes&quot; | pipe `touch "));
-    assert_non_null(strstr(html, "&#39;x&#39; newline")); /* the newline is a space */
-    assert_non_null(strstr(html, "<svg"));
-    assert_null(strstr(html, "<?xml"));
-    assert_null(strcasestr(html, "<link"));
-    assert_null(strcasestr(html, "src=\"http"));
-    assert_null(strcasestr(html, "href=\"http"));
-    assert_non_null(strstr(html, "Recommended: <strong>q8 &quot;quotes&quot; | pipe"));
-    assert_non_null(strstr(html, "Target skipped: backend &#39;cuda&#39; is not compiled in"));
-    assert_non_null(strstr(html, "failed: worker: load &lt;failed&gt; | out of memory"));
-    assert_non_null(strstr(html, "INVALID: min_duration_ms not met &lt;1000&gt;"));
-    assert_non_null(strstr(html, "p95 TPOT 42.4 ms &gt; 30 ms on workload chat"));
-    assert_non_null(strstr(html, "n/a (&lt;not exposed&gt; &amp; &quot;vm&quot;)"));
-    assert_non_null(strstr(html, "Test CPU &lt;x86&gt;"));
-    assert_non_null(strstr(html, "This run measured no cell on this target"));
-    assert_non_null(strstr(html, "Of the other 2 variants, 1 misses an SLO and 1 was not "
-                                 "measured on every workload"));
-    assert_null(strstr(html, "plots were not rendered"));
-    /* the IPC of prefill: 4.8M instructions / 2.4M cycles */
-    assert_non_null(strstr(html, "<td>2</td>"));
-    free(html);
-
-    /* report.md: table text escaped, one line per row */
-    snprintf(path, sizeof path, "%s/out/report.md", tmpdir);
-    char *md = slurp(path);
-    assert_non_null(md);
-    assert_true(all_escaped(md, '<'));
-    assert_true(all_escaped(md, '`'));
-    assert_non_null(strstr(md, "\\<script\\>alert(1)\\</script\\>"));
-    assert_non_null(strstr(md, "q8 \"quotes\" \\| pipe \\`touch "));
-    assert_null(strstr(md, " `touch")); /* every backquote is escaped */
-    assert_null(strstr(md, "\nnewline"));
-    assert_non_null(strstr(md, "Recommended: **q8 \"quotes\" \\| pipe"));
-    assert_non_null(strstr(md, "(plots/front_t0_w0_e2e.png)"));
-    assert_non_null(strstr(md, "(plots/cdf_t0_w1_ttft.svg)"));
-    assert_non_null(strstr(md, "\\#h"));
-    free(md);
-
-    /* the temporaries were renamed away */
-    snprintf(path, sizeof path, "%s/out/report.html.tmp", tmpdir);
-    assert_false(exists(path));
-    check_no_canary("out");
-}
-
-/* Labels reached the data files intact (as text) and no script names them. */
-static void test_plot_files_hold_no_user_text_in_scripts(void **state)
-{
-    (void)state;
-    char path[PATH_MAX];
-    snprintf(path, sizeof path, "%s/out/plots/render.gp", tmpdir);
-    char *render = slurp(path);
-    assert_non_null(render);
-    assert_null(strstr(render, "touch"));
-    assert_null(strstr(render, tmpdir));
-    assert_non_null(strstr(render, "call \"frontier.gp\" \"front_t0_w0_e2e\" \"e2e\" \"top1\" "
-                                   "\"none\" \"0.9\" \"1\""));
-    assert_non_null(strstr(render, "call \"latency_cdf.gp\" \"cdf_t0_w0_ttft\" \"ttft\" "
-                                   "\"0 1 2\" \"200\""));
-    free(render);
-    snprintf(path, sizeof path, "%s/out/plots/front_t0_w0_e2e_pts.dat", tmpdir);
-    char *pts = slurp(path);
-    assert_non_null(pts);
-    assert_non_null(strstr(pts, "\"<script>alert(1)</script>\""));
-    assert_non_null(strstr(pts, "\"q8 'quotes' | pipe `touch ")); /* " became ' */
-    assert_non_null(strstr(pts, "\"target edge, workload chat\""));
-    free(pts);
-    snprintf(path, sizeof path, "%s/out/plots/front_t0_w0_e2e.svg", tmpdir);
-    char *svg = slurp(path);
-    assert_non_null(svg);
-    assert_null(strstr(svg, "<script"));
-    assert_non_null(strstr(svg, "&lt;script>alert(1)&lt;/script>"));
-    free(svg);
-}
-
 /* ---- "Does it pay?" -------------------------------------------------------------------------- */
 
 /* pay.db: reference f32 (recorded), a Q4_0 variant with a hostile name
@@ -844,178 +415,17 @@ static void test_payoff_section(void **state)
     free(md);
 }
 
-/* ---- without gnuplot ------------------------------------------------------------------------- */
-
-static void test_report_without_gnuplot(void **state)
-{
-    (void)state;
-    char empty_bin[512], dir[512], path[PATH_MAX];
-    path_in(empty_bin, sizeof empty_bin, "emptybin");
-    assert_int_equal(mkdir(empty_bin, 0755), 0);
-    path_in(dir, sizeof dir, "nognuplot");
-    char *old_path = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-    assert_non_null(old_path);
-    assert_int_equal(setenv("PATH", empty_bin, 1), 0);
-
-    char *notes_text = NULL;
-    size_t notes_len = 0;
-    FILE *notes = open_memstream(&notes_text, &notes_len);
-    assert_non_null(notes);
-    struct dfit_report_outcome out = report_into("nognuplot", notes);
-    fclose(notes);
-    assert_int_equal(setenv("PATH", old_path, 1), 0);
-    free(old_path);
-
-    assert_int_equal(out.plots.status, DFIT_PLOTS_NO_GNUPLOT);
-    char want[1024];
-    snprintf(want, sizeof want, "cd '%s/plots' && gnuplot render.gp", dir);
-    assert_non_null(strstr(out.plots.message, want));
-    assert_non_null(strstr(notes_text, want));
-    assert_non_null(strstr(notes_text, "gnuplot was not found"));
-    free(notes_text);
-
-    /* data and scripts are there, images are not */
-    static const char *const files[] = {"render.gp", "frontier.gp", "latency_cdf.gp",
-                                        "front_t0_w0_e2e_pts.dat", "front_t0_w0_e2e_front.dat",
-                                        "cdf_t0_w0_e2e_v0.dat"};
-    for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-        snprintf(path, sizeof path, "%s/plots/%s", dir, files[i]);
-        if (file_size(path) <= 0)
-            fail_msg("%s: missing or empty", path);
-    }
-    snprintf(path, sizeof path, "%s/plots/front_t0_w0_e2e.svg", dir);
-    assert_false(exists(path));
-    snprintf(path, sizeof path, "%s/report.html", dir);
-    char *html = slurp(path);
-    assert_non_null(html);
-    assert_non_null(strstr(html, "The plots were not rendered: gnuplot was not found"));
-    assert_null(strstr(html, "<svg"));
-    free(html);
-    snprintf(path, sizeof path, "%s/report.md", dir);
-    char *md = slurp(path);
-    assert_non_null(strstr(md, "Plots not rendered: gnuplot was not found"));
-    free(md);
-
-    /* the command the note gives renders them (gnuplot is back on PATH) */
-    if (have_gnuplot) {
-        char sh[] = "sh", c[] = "-c";
-        char *argv[] = {sh, c, want, NULL};
-        pid_t pid;
-        int st = 0;
-        posix_spawn_file_actions_t fa; /* gnuplot's warnings are not the test's output */
-        assert_int_equal(posix_spawn_file_actions_init(&fa), 0);
-        assert_int_equal(posix_spawn_file_actions_addopen(&fa, 1, "/dev/null", O_WRONLY, 0), 0);
-        assert_int_equal(posix_spawn_file_actions_adddup2(&fa, 1, 2), 0);
-        assert_int_equal(posix_spawnp(&pid, "sh", &fa, NULL, argv, environ), 0);
-        posix_spawn_file_actions_destroy(&fa);
-        assert_int_equal(waitpid(pid, &st, 0), pid);
-        assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-        snprintf(path, sizeof path, "%s/plots/front_t0_w0_e2e.svg", dir);
-        assert_true(file_size(path) > 0);
-        snprintf(path, sizeof path, "%s/plots/cdf_t0_w1_ttft.png", dir);
-        assert_true(file_size(path) > 0);
-    }
-    check_no_canary("nognuplot");
-}
-
-/* A gnuplot that records how it was started and fails: the report is
- * still written, and says why the plots are missing. */
-static void test_report_gnuplot_fails(void **state)
-{
-    (void)state;
-    char bin[512], fake[600], path[PATH_MAX];
-    path_in(bin, sizeof bin, "fakebin");
-    assert_int_equal(mkdir(bin, 0755), 0);
-    snprintf(fake, sizeof fake, "%s/gnuplot", bin);
-    FILE *f = fopen(fake, "w");
-    assert_non_null(f);
-    fputs("#!/bin/sh\nprintf '%s\\n' \"$PWD\" \"$#\" \"$@\" > ../started.txt\n"
-          "echo 'line 1: gnuplot broke' >&2\nexit 3\n", f);
-    assert_int_equal(fclose(f), 0);
-    assert_int_equal(chmod(fake, 0755), 0);
-    char *old_path = strdup(getenv("PATH") ? getenv("PATH") : "/usr/bin:/bin");
-    char new_path[2048];
-    snprintf(new_path, sizeof new_path, "%s:%s", bin, old_path);
-    assert_int_equal(setenv("PATH", new_path, 1), 0);
-    FILE *notes = fopen("/dev/null", "w");
-    struct dfit_report_outcome out = report_into("failing", notes);
-    fclose(notes);
-    assert_int_equal(setenv("PATH", old_path, 1), 0);
-    free(old_path);
-
-    assert_int_equal(out.plots.status, DFIT_PLOTS_FAILED);
-    assert_non_null(strstr(out.plots.message, "gnuplot failed (exit status 3"));
-    assert_non_null(strstr(out.plots.message, "gnuplot render.gp"));
-    /* started in the plot directory with the one argument render.gp */
-    snprintf(path, sizeof path, "%s/failing/started.txt", tmpdir);
-    char *started = slurp(path);
-    assert_non_null(started);
-    char want[700];
-    snprintf(want, sizeof want, "%s/failing/plots\n1\nrender.gp\n", tmpdir);
-    assert_string_equal(started, want);
-    free(started);
-    snprintf(path, sizeof path, "%s/failing/plots/render.log", tmpdir);
-    char *log = slurp(path);
-    assert_non_null(strstr(log, "gnuplot broke"));
-    free(log);
-    snprintf(path, sizeof path, "%s/failing/report.html", tmpdir);
-    char *html = slurp(path);
-    assert_non_null(strstr(html, "The plots were not rendered: gnuplot failed"));
-    assert_null(strstr(html, "<svg"));
-    free(html);
-}
-
-/* ---- main ---------------------------------------------------------------------------------------- */
-
-static bool gnuplot_on_path(void)
-{
-    const char *path = getenv("PATH");
-    char buf[PATH_MAX];
-    for (const char *p = path ? path : ""; p && *p;) {
-        const char *end = strchr(p, ':');
-        size_t len = end ? (size_t)(end - p) : strlen(p);
-        snprintf(buf, sizeof buf, "%.*s/gnuplot", (int)len, p);
-        if (access(buf, X_OK) == 0)
-            return true;
-        p = end ? end + 1 : NULL;
-    }
-    return false;
-}
-
 int main(void)
 {
-    have_gnuplot = gnuplot_on_path();
-    const struct CMUnitTest always[] = {
+    const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_escape_html),
         cmocka_unit_test(test_escape_md),
         cmocka_unit_test(test_escape_plot_label),
         cmocka_unit_test(test_escape_shell),
         cmocka_unit_test(test_store_spec),
-        cmocka_unit_test(test_templates_match_sources),
         cmocka_unit_test(test_unknown_run),
         cmocka_unit_test(test_summary_and_tasks),
         cmocka_unit_test(test_payoff_section),
-        cmocka_unit_test(test_report_without_gnuplot),
-        cmocka_unit_test(test_report_gnuplot_fails),
     };
-    const struct CMUnitTest with_gnuplot[] = {
-        cmocka_unit_test(test_escape_html),
-        cmocka_unit_test(test_escape_md),
-        cmocka_unit_test(test_escape_plot_label),
-        cmocka_unit_test(test_escape_shell),
-        cmocka_unit_test(test_store_spec),
-        cmocka_unit_test(test_templates_match_sources),
-        cmocka_unit_test(test_unknown_run),
-        cmocka_unit_test(test_summary_and_tasks),
-        cmocka_unit_test(test_payoff_section),
-        cmocka_unit_test(test_report_with_gnuplot),
-        cmocka_unit_test(test_plot_files_hold_no_user_text_in_scripts),
-        cmocka_unit_test(test_report_without_gnuplot),
-        cmocka_unit_test(test_report_gnuplot_fails),
-    };
-    if (!have_gnuplot) {
-        fprintf(stderr, "# gnuplot is not on PATH: the rendering tests are left out\n");
-        return cmocka_run_group_tests(always, setup, teardown);
-    }
-    return cmocka_run_group_tests(with_gnuplot, setup, teardown);
+    return cmocka_run_group_tests(tests, report_fixture_setup, report_fixture_teardown);
 }
