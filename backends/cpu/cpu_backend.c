@@ -14,8 +14,10 @@
  * Weights stay in the model's mapping, in their own format; Q8_0/Q4_0
  * weights meet activations quantized once per row to Q8_0, as llama.cpp
  * does.
- * Non-goals: weight repacking at load, KV-cache quantization, sequence
- * copying or shifting.
+ * Pruned matrices may be repacked at load into sparse layouts with their
+ * own kernels (sparse.h; off with kernels "SET+dense" or DFIT_CPU_SPARSE=0).
+ * Non-goals: other weight repacking at load, KV-cache quantization,
+ * sequence copying or shifting.
  */
 #include "backend.h"
 
@@ -30,6 +32,7 @@
 #include "cpu/kernels.h"
 #include "cpu/matmul.h"
 #include "cpu/ref_ops.h"
+#include "util/clock.h"
 #include "util/fmt.h"
 #include "util/threadpool.h"
 
@@ -83,6 +86,7 @@ static void cpu_unload(void *p)
     free(c->v_rows);
     free(c->n_kv);
     dfit_mm_free(c->mm);
+    dfit_sparse_free(c->sparse);
     free(c->rope_cs);
     free(c->out_idx);
     free(c->tiles);
@@ -166,7 +170,9 @@ static int cpu_load(const struct dfit_model *m, const struct dfit_backend_params
     int rc = check_params(p, err);
     if (rc)
         return rc;
-    const char *want = kernels_wanted(p);
+    char set[32]; /* the kernel set without a "+dense" option (sparse.h) */
+    const bool sparse_on = dfit_sparse_wanted(kernels_wanted(p), set, sizeof set);
+    const char *want = set;
     struct dfit_kern kern;
     const bool kern_on = strcmp(want, "ref") != 0;
     if (kern_on && (rc = dfit_kern_select(want, dfit_cpu_features(), &kern, err)))
@@ -254,14 +260,28 @@ static int cpu_load(const struct dfit_model *m, const struct dfit_backend_params
         }
     }
     c->weight_bytes = pass_bytes(m);
+    uint64_t prepare_ns = 0;
+    if (kern_on && sparse_on) {
+        /* pruned matrices repacked into sparse layouts: timed as preparation */
+        const uint64_t t0 = dfit_now_ns();
+        if ((rc = dfit_sparse_create(m, c->kern.name, c->tp, (int64_t)nb, (int64_t)max_in,
+                                     &c->sparse, err)))
+            goto fail;
+        if (c->sparse) {
+            prepare_ns = dfit_now_ns() - t0;
+            c->weight_bytes += c->sparse->bytes - c->sparse->dense_bytes;
+            c->workspace_bytes += c->sparse->scratch_bytes;
+        }
+    }
 
     if (r) {
         memset(r, 0, sizeof *r);
-        r->prepare_ns = 0; /* nothing is repacked or converted */
+        r->prepare_ns = prepare_ns; /* only sparse repacks; nothing else is converted */
         r->weight_bytes = c->weight_bytes;
         r->kv_bytes = c->kv_bytes;
         r->workspace_bytes = c->workspace_bytes;
-        snprintf(r->kernels, sizeof r->kernels, "%s", kern_on ? c->kern.name : "ref");
+        snprintf(r->kernels, sizeof r->kernels, "%s%s", kern_on ? c->kern.name : "ref",
+                 c->sparse ? c->sparse->summary : "");
     }
     *out = c;
     return 0;
@@ -430,6 +450,8 @@ static int cpu_memory(void *p, struct dfit_memory *out)
     const struct cpu_ctx *c = p;
     memset(out, 0, sizeof *out);
     out->weight_bytes = c->m->weight_bytes; /* the whole mapping stays resident */
+    if (c->sparse)
+        out->weight_bytes += c->sparse->bytes; /* and the sparse repacks beside it */
     out->kv_bytes = c->kv_bytes;
     out->workspace_bytes = c->workspace_bytes;
     return 0;

@@ -13,6 +13,7 @@
 #include "backend.h"
 #include "cpu/kernels.h"
 #include "cpu/matmul.h"
+#include "cpu/sparse.h"
 #include "util/threadpool.h"
 
 struct cpu_ctx {
@@ -54,6 +55,7 @@ struct cpu_ctx {
     int32_t *tiles;     /* [n_batch + 1] attention query tiles */
     float *att_fast;    /* [n_threads][DFIT_ATTN_QT][att_stride] */
     int64_t att_stride; /* n_ctx rounded up to 16 */
+    struct dfit_sparse *sparse; /* repacks of pruned matrices (sparse.h); NULL: none */
 
     uint64_t weight_bytes, kv_bytes, workspace_bytes;
 

@@ -24,6 +24,9 @@
 static void fast_matmuls(struct cpu_ctx *c, int n, float *const out[],
                          const struct dfit_weight *const w[], const float *x, int64_t n_tok)
 {
+    /* weights with a sparse repack (sparse.h) take the sparse kernels */
+    if (c->sparse && dfit_sparse_matmuls(c->sparse, c->mm, n, out, w, x, n_tok))
+        return;
     for (int i = 0; i < n;) {
         int j = i + 1;
         while (j < n && w[j]->type == w[i]->type)
