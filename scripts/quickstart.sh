@@ -22,5 +22,14 @@ if [[ ! -f build/build.ninja ]]; then
 fi
 meson compile -C build
 
+# The default model (scenarios/quickstart.ini's) and its eval data, checked
+# against the hashes recorded when scripts/train-default.sh made them.
+echo "==> checking scenarios/data against scenarios/data/SHA256SUMS"
+if ! (cd scenarios/data && sha256sum --quiet --check SHA256SUMS); then
+    echo "quickstart.sh: scenarios/data differs from SHA256SUMS (a partial checkout?" \
+        "bash scripts/train-default.sh rebuilds it)" >&2
+    exit 1
+fi
+
 echo "==> dfit run scenarios/quickstart.ini"
 exec build/dfit run scenarios/quickstart.ini "$@"

@@ -193,5 +193,6 @@ void dfit_kops_attention(const struct dfit_kern *k, struct dfit_threadpool *tp, 
     int64_t work = 0;
     for (int64_t i = 0; i < n_tok; i++)
         work += n_kv[i];
-    run(tp, work * n_head * head_dim >= 16 * 1024, attn_worker, &t);
+    /* decode over a short context: less work than a parallel region costs */
+    run(tp, work * n_head * head_dim >= 128 * 1024, attn_worker, &t);
 }

@@ -66,7 +66,9 @@ static void on_variant(void *user, enum dfit_variant_event ev, const struct dfit
     else if (v->file)
         snprintf(what, sizeof what, "variant %s (file)", v->name);
     else
-        snprintf(what, sizeof what, "variant %s (compress %s from %s)", v->name, v->compress,
+        snprintf(what, sizeof what, "variant %s (%s%s%s%s%s%s from %s)", v->name, v->prune ? "prune " : "",
+                 v->prune ? v->prune : "", v->prune && v->compress ? ", " : "", v->compress ? "compress " : "",
+                 v->compress ? v->compress : "", v->method ? (strcmp(v->method, "awq") ? "" : " awq") : "",
                  v->from ? v->from : "base");
     if (ev == DFIT_VARIANT_BUILDING)
         dfit_progress_step(r->progress, "building %s …", what);

@@ -1,15 +1,23 @@
 /* threadpool.c — fork-join worker team (see threadpool.h).
  *
  * A run posts (fn, arg) and bumps an atomic generation counter; workers
- * that finished the previous run are still spinning on that counter for a
- * short while and start at once, others sleep on a condition variable and
- * are woken only when some are known to sleep. The caller waits for the
- * last worker the same way: spin first, then sleep. Decode runs tens of
- * parallel regions per token, each some tens of microseconds long, so the
- * wake-up latency of a sleeping thread (several microseconds, more on a
- * busy machine) would otherwise be paid every time.
- * Spinning is bounded (SPIN_NS, yielding the CPU after the first part so a
- * shared machine keeps running other work): an idle pool sleeps.
+ * that finished the previous run may still be spinning on that counter and
+ * start at once, others sleep on a condition variable and are woken only
+ * when some are known to sleep. The caller waits for the last worker the
+ * same way: spin, then sleep. Decode runs tens of parallel regions per
+ * token, each some tens of microseconds long, so the wake-up latency of a
+ * sleeping thread (several microseconds, more on a busy machine) would
+ * otherwise be paid every time.
+ *
+ * Spinning is adaptive, as glibc's adaptive mutexes are: each waiter keeps
+ * a score of how often a spin (up to SPIN_NS of pause loops) caught the
+ * event, spins only while that score is high, and otherwise sleeps at
+ * once, re-probing with a spin every PROBE_EVERY waits. On an idle machine
+ * the partner answers within microseconds and every wait spins; on a
+ * machine shared with other busy processes a partner is often descheduled
+ * for milliseconds, and spinning would only burn this process's share of
+ * the CPU, so waits go back to sleeping. An idle pool always sleeps.
+ *
  * The sleep/wake hand-over uses sequentially consistent atomics on both
  * sides (the poster stores the generation then reads the sleeper count;
  * a worker stores its sleeper count then re-reads the generation under the
@@ -18,7 +26,6 @@
 #include "util/threadpool.h"
 
 #include <pthread.h>
-#include <sched.h>
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -33,8 +40,26 @@
 #define cpu_relax() ((void)0)
 #endif
 
-#define SPIN_NS 200000u      /* spin this long before sleeping */
-#define SPIN_PAUSE_NS 20000u /* pause-spin this long, then yield while spinning */
+#define SPIN_NS 50000u /* longest spin before sleeping */
+#define SCORE_MAX 1024  /* spin score: recent fraction of spins that caught the event */
+#define SCORE_SPIN 768  /* spin while the score is at least this */
+#define PROBE_EVERY 8   /* below it, still spin on every 8th wait, to notice a change */
+
+/* One waiter's record of how its spins fared. */
+struct spin_stat {
+    int score;
+    unsigned n_waits;
+};
+
+static bool want_spin(struct spin_stat *st)
+{
+    return st->score >= SCORE_SPIN || ++st->n_waits % PROBE_EVERY == 0;
+}
+
+static void spin_result(struct spin_stat *st, bool caught)
+{
+    st->score += ((caught ? SCORE_MAX : 0) - st->score) / 8;
+}
 
 struct dfit_threadpool {
     int n_threads;
@@ -46,6 +71,7 @@ struct dfit_threadpool {
     atomic_int n_pending;       /* workers still running this generation */
     atomic_int n_sleeping;      /* workers waiting on cv_start */
     atomic_int caller_sleeping; /* the caller waits on cv_done */
+    struct spin_stat caller_spin; /* the caller's record (one caller at a time) */
     atomic_int stop;
     dfit_task_fn fn; /* written before the generation bump */
     void *arg;
@@ -70,13 +96,8 @@ static bool spin_until_changed(const atomic_ulong *v, unsigned long old)
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(v, memory_order_acquire) != old)
             return true;
-        if (i % 64 == 0) {
-            uint64_t dt = now_ns() - t0;
-            if (dt > SPIN_NS)
-                return false;
-            if (dt > SPIN_PAUSE_NS)
-                sched_yield();
-        }
+        if (i % 64 == 0 && now_ns() - t0 > SPIN_NS)
+            return false;
         cpu_relax();
     }
 }
@@ -87,13 +108,8 @@ static bool spin_until_zero(const atomic_int *v)
     for (unsigned i = 1;; i++) {
         if (atomic_load_explicit(v, memory_order_acquire) == 0)
             return true;
-        if (i % 64 == 0) {
-            uint64_t dt = now_ns() - t0;
-            if (dt > SPIN_NS)
-                return false;
-            if (dt > SPIN_PAUSE_NS)
-                sched_yield();
-        }
+        if (i % 64 == 0 && now_ns() - t0 > SPIN_NS)
+            return false;
         cpu_relax();
     }
 }
@@ -104,8 +120,14 @@ static void *worker_main(void *p)
     free(p);
     struct dfit_threadpool *tp = wa.tp;
     unsigned long seen = 0;
+    struct spin_stat st = {SCORE_MAX, 0};
     for (;;) {
-        if (!spin_until_changed(&tp->generation, seen)) {
+        bool caught = false;
+        if (want_spin(&st)) {
+            caught = spin_until_changed(&tp->generation, seen);
+            spin_result(&st, caught);
+        }
+        if (!caught) {
             pthread_mutex_lock(&tp->mu);
             atomic_fetch_add(&tp->n_sleeping, 1);
             while (!atomic_load(&tp->stop) && atomic_load(&tp->generation) == seen)
@@ -144,6 +166,7 @@ int dfit_threadpool_create(int n_threads, struct dfit_threadpool **out, struct d
     atomic_init(&tp->n_sleeping, 0);
     atomic_init(&tp->caller_sleeping, 0);
     atomic_init(&tp->stop, 0);
+    tp->caller_spin.score = SCORE_MAX;
     tp->threads = calloc((size_t)n_threads, sizeof *tp->threads);
     if (!tp->threads)
         goto fail_nomem;
@@ -212,7 +235,12 @@ void dfit_threadpool_run(struct dfit_threadpool *tp, dfit_task_fn fn, void *arg)
 
     fn(arg, 0, tp->n_threads);
 
-    if (!spin_until_zero(&tp->n_pending)) {
+    bool caught = false;
+    if (want_spin(&tp->caller_spin)) {
+        caught = spin_until_zero(&tp->n_pending);
+        spin_result(&tp->caller_spin, caught);
+    }
+    if (!caught) {
         pthread_mutex_lock(&tp->mu);
         atomic_store(&tp->caller_sleeping, 1);
         while (atomic_load(&tp->n_pending) > 0)

@@ -591,12 +591,20 @@ static void test_shipped_scenarios(void **state)
     if (dfit_scenario_load(path, &s, &err) != 0)
         fail_msg("%s", err.msg);
     assert_string_equal(s->name, "quickstart");
-    assert_string_equal(s->base, "synth:15m");
-    assert_string_equal(s->reference, "f32");
-    assert_int_equal(s->n_variants, 5);
+    assert_non_null(strstr(s->base, "scenarios/data/teacher.gguf"));
+    assert_string_equal(s->reference, "bf16");
+    assert_int_equal(s->n_variants, 9);
     assert_int_equal(s->n_targets, 3);
     assert_int_equal(s->n_workloads, 2);
-    assert_non_null(strstr(s->eval, "scenarios/data/eval.txt"));
+    assert_non_null(strstr(s->eval, "scenarios/data/tasks.txt"));
+    assert_int_equal(s->n_tasks, 7);
+    assert_non_null(strstr(s->tasks[0], "scenarios/data/eval_add.csv"));
+    assert_int_equal(s->task_limit, 200);
+    assert_string_equal(dfit_scenario_variant(s, "q4_0-awq")->method, "awq");
+    assert_non_null(strstr(dfit_scenario_variant(s, "q4_0-awq")->calib, "scenarios/data/calib.txt"));
+    assert_string_equal(dfit_scenario_variant(s, "2-layers")->prune, "layers:2");
+    assert_non_null(strstr(dfit_scenario_variant(s, "student-2l")->file, "scenarios/data/student-2l.gguf"));
+    assert_string_equal(dfit_scenario_variant(s, "student-2l-q4_0")->from, "student-2l");
     assert_string_equal(dfit_scenario_target(s, "gpu-h100")->backend, "cuda");
     assert_int_equal(dfit_scenario_target(s, "server-2t")->threads, 2);
     assert_int_equal(dfit_scenario_workload(s, "batch")->batch, 4);
@@ -604,11 +612,11 @@ static void test_shipped_scenarios(void **state)
     struct dfit_plan *p = NULL;
     if (dfit_plan_create(s, NULL, &p, &err) != 0)
         fail_msg("%s", err.msg);
-    assert_int_equal(p->n_cells, 5 * 3 * 2);
-    assert_string_equal(p->cells[0].id, "f32/edge-1t/chat");
-    assert_string_equal(p->cells[29].id, "q4_0/gpu-h100/batch");
+    assert_int_equal(p->n_cells, 9 * 3 * 2);
+    assert_string_equal(p->cells[0].id, "bf16/edge-1t/chat");
+    assert_string_equal(p->cells[53].id, "student-2l-q4_0/gpu-h100/batch");
     assert_true(p->targets[0].runnable && p->targets[1].runnable);
-    assert_int_equal(p->n_build, 5);
+    assert_int_equal(p->n_build, 9);
     dfit_plan_free(p);
     dfit_scenario_free(s);
 
