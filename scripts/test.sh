@@ -2,7 +2,7 @@
 # test.sh — the whole test suite, as CI runs it:
 #   1. build-ci/   release build with warnings as errors; every test
 #                  (unit, integration, and whatever else meson knows);
-#   2. build-asan/ debug build with AddressSanitizer and UBSan (leaks
+#   2. build-asan/ optimised debug build (-O2 -g, asserts on) with AddressSanitizer and UBSan (leaks
 #                  checked, UB fatal); the unit suite.
 # Installs missing Debian packages first (scripts/install-deps.sh). Runs
 # every stage even after a failure, so one run shows everything, and exits
@@ -55,7 +55,7 @@ stage "release, -Werror" build-ci -- \
 ASAN_OPTIONS=detect_leaks=1 \
 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 \
 stage "address+undefined sanitizers" build-asan --suite unit -- \
-    -Dbuildtype=debug -Db_sanitize=address,undefined -Db_lundef=false
+    -Dbuildtype=debugoptimized -Db_sanitize=address,undefined -Db_lundef=false
 
 if [[ ${#failed[@]} -gt 0 ]]; then
     echo "test.sh: FAILED: ${failed[*]}" >&2

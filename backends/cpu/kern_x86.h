@@ -85,9 +85,11 @@ static inline void prefetch_step(struct prefetcher *p, int64_t step)
         _mm_prefetch(p->next, _MM_HINT_T0);
 }
 
-/* Mask of the first n (<= 16) lanes. */
+/* Mask of the first n lanes: none for n <= 0, all 16 for n >= 16. */
 static inline __mmask16 lanes16(int64_t n)
 {
+    if (n <= 0)
+        return 0;
     return n >= 16 ? (__mmask16)0xffff : (__mmask16)((1u << n) - 1);
 }
 
