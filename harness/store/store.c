@@ -163,7 +163,19 @@ static int open_db(const char *path, bool readonly, struct dfit_store **out, str
         sqlite3_stmt *st = NULL;
         if ((rc = dfit_store_prepare(s, "PRAGMA journal_mode = WAL", &st, "set WAL mode", err)))
             goto fail;
-        const unsigned char *mode = sqlite3_step(st) == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
+        /* Switching a new file to WAL needs an exclusive lock, and SQLite
+         * answers SQLITE_BUSY at once (without the busy handler) while
+         * another process is opening the same file: retry for as long as
+         * the busy timeout allows. */
+        int step = sqlite3_step(st);
+        for (int waited_ms = 0;
+             (step & 0xff) == SQLITE_BUSY && waited_ms < DFIT_STORE_BUSY_TIMEOUT_MS;
+             waited_ms += 5) {
+            sqlite3_reset(st);
+            sqlite3_sleep(5);
+            step = sqlite3_step(st);
+        }
+        const unsigned char *mode = step == SQLITE_ROW ? sqlite3_column_text(st, 0) : NULL;
         if (!mode || strcmp((const char *)mode, "wal") != 0) {
             rc = mode ? dfit_err_set(err, DFIT_EIO, "%s: set WAL mode: journal mode stays '%s'",
                                      path, (const char *)mode)
