@@ -14,8 +14,8 @@
  *     for the largest entries and random ones; and the loss is
  *     alpha*T^2*KL + (1-alpha)*CE of the parts dfit_distill_last reports.
  *     (The KL op's own gradient is checked in test_train_grad.)
- * (b) A fresh student (dim 32, 1 layer) distilled with alpha = 1 for 80
- *     steps: its held-out KL(teacher || student) falls below a quarter of
+ * (b) A fresh student (dim 32, 1 layer, untied output) distilled with
+ *     alpha = 1 for 80 steps: its held-out KL(teacher || student) falls below a quarter of
  *     the untrained student's and below 0.25 nats, and top-1 agreement with
  *     the teacher rises above 80 %.
  * (c) Lineage: the exported student loads with dfit_model_open and holds
