@@ -11,11 +11,13 @@
  *     for the tokens whose logits are wanted.
  * With kernels NULL the environment variable DFIT_CPU_KERNELS picks the
  * set (for benchmarks), else "auto".
- * Weights stay in the model's mapping, in their own format; Q8_0/Q4_0
- * weights meet activations quantized once per row to Q8_0, as llama.cpp
- * does.
+ * Weights keep their own format. The reference path reads them from the
+ * model's mapping; the fast path from a copy on huge pages (resident.h;
+ * "SET+mmap" keeps the mapping). Q8_0/Q4_0 weights meet activations
+ * quantized once per row to Q8_0, as llama.cpp does.
  * Pruned matrices may be repacked at load into sparse layouts with their
  * own kernels (sparse.h; off with kernels "SET+dense" or DFIT_CPU_SPARSE=0).
+ * Kernels string: SET[+dense][+mmap].
  * Non-goals: other weight repacking at load, KV-cache quantization,
  * sequence copying or shifting.
  */
@@ -32,6 +34,7 @@
 #include "cpu/kernels.h"
 #include "cpu/matmul.h"
 #include "cpu/ref_ops.h"
+#include "cpu/resident.h"
 #include "util/clock.h"
 #include "util/fmt.h"
 #include "util/threadpool.h"
@@ -87,6 +90,7 @@ static void cpu_unload(void *p)
     free(c->n_kv);
     dfit_mm_free(c->mm);
     dfit_sparse_free(c->sparse);
+    dfit_resident_free(c->resident);
     free(c->rope_cs);
     free(c->out_idx);
     free(c->tiles);
@@ -163,6 +167,16 @@ static const char *kernels_wanted(const struct dfit_backend_params *p)
     return env && env[0] ? env : "auto";
 }
 
+/* Whether a sparse repack replaces w outright (its dense bytes are then
+ * never streamed, so they are not copied into resident memory). BLOCKS
+ * repacks serve decode only: prefill still reads the dense matrix. */
+static bool replaced_by_repack(void *user, const struct dfit_weight *w)
+{
+    const struct dfit_sparse *s = user;
+    const struct dfit_sparse_mat *sm = s ? dfit_sparse_find(s, w) : NULL;
+    return sm && sm->layout != DFIT_SPARSE_BLOCKS;
+}
+
 static int cpu_load(const struct dfit_model *m, const struct dfit_backend_params *p, void **out,
                     struct dfit_load_report *r, struct dfit_err *err)
 {
@@ -170,8 +184,9 @@ static int cpu_load(const struct dfit_model *m, const struct dfit_backend_params
     int rc = check_params(p, err);
     if (rc)
         return rc;
-    char set[32]; /* the kernel set without a "+dense" option (sparse.h) */
-    const bool sparse_on = dfit_sparse_wanted(kernels_wanted(p), set, sizeof set);
+    char set_r[40], set[40]; /* the kernel set without its "+mmap", then "+dense" */
+    const bool resident_on = dfit_resident_wanted(kernels_wanted(p), set_r, sizeof set_r);
+    const bool sparse_on = dfit_sparse_wanted(set_r, set, sizeof set);
     const char *want = set;
     struct dfit_kern kern;
     const bool kern_on = strcmp(want, "ref") != 0;
@@ -273,10 +288,21 @@ static int cpu_load(const struct dfit_model *m, const struct dfit_backend_params
             c->workspace_bytes += c->sparse->scratch_bytes;
         }
     }
+    if (kern_on && resident_on) {
+        /* the streamed matrices copied onto huge pages (resident.h): timed too */
+        const uint64_t t0 = dfit_now_ns();
+        if ((rc = dfit_resident_create(m, c->tp, replaced_by_repack, c->sparse, &c->resident,
+                                       err)))
+            goto fail;
+        prepare_ns += dfit_now_ns() - t0;
+        c->m = &c->resident->model;
+        if (c->sparse)
+            c->sparse->m = c->m; /* its lookups go by the layer array's addresses */
+    }
 
     if (r) {
         memset(r, 0, sizeof *r);
-        r->prepare_ns = prepare_ns; /* only sparse repacks; nothing else is converted */
+        r->prepare_ns = prepare_ns; /* sparse repacks and the resident copy */
         r->weight_bytes = c->weight_bytes;
         r->kv_bytes = c->kv_bytes;
         r->workspace_bytes = c->workspace_bytes;

@@ -13,11 +13,12 @@
 #include "backend.h"
 #include "cpu/kernels.h"
 #include "cpu/matmul.h"
+#include "cpu/resident.h"
 #include "cpu/sparse.h"
 #include "util/threadpool.h"
 
 struct cpu_ctx {
-    const struct dfit_model *m;
+    const struct dfit_model *m; /* the loaded model, or its resident copy */
     uint32_t n_ctx, n_seq, n_batch_max;
     int64_t q_dim;  /* n_head * head_dim */
     int64_t kv_dim; /* n_head_kv * head_dim */
@@ -56,6 +57,7 @@ struct cpu_ctx {
     float *att_fast;    /* [n_threads][DFIT_ATTN_QT][att_stride] */
     int64_t att_stride; /* n_ctx rounded up to 16 */
     struct dfit_sparse *sparse; /* repacks of pruned matrices (sparse.h); NULL: none */
+    struct dfit_resident *resident; /* m's matrices on huge pages (resident.h); NULL: none */
 
     uint64_t weight_bytes, kv_bytes, workspace_bytes;
 

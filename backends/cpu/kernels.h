@@ -154,6 +154,11 @@ struct dfit_kern {
 int dfit_kern_select(const char *want, const struct dfit_cpu_features *f, struct dfit_kern *out,
                      struct dfit_err *err);
 
+/* Whether the kernels string ends in option `suffix` ("+dense", "+mmap");
+ * writes it without the option into set (n bytes, truncated). A string
+ * that is nothing but the option keeps it (the selector then names it). */
+bool dfit_kern_option(const char *kernels, const char *suffix, char *set, size_t n);
+
 /* The per-ISA layers, each applied over the previous (kern_*.c). */
 void dfit_kern_init_scalar(struct dfit_kern *k);
 void dfit_kern_init_avx2(struct dfit_kern *k);

@@ -65,6 +65,19 @@ static int check_needs(const char *set, const struct feature_need *need, size_t 
     return 0;
 }
 
+bool dfit_kern_option(const char *kernels, const char *suffix, char *set, size_t n)
+{
+    const char *k = kernels && kernels[0] ? kernels : "auto";
+    size_t len = strlen(k);
+    const size_t ls = strlen(suffix);
+    const bool has = len > ls && strcmp(k + len - ls, suffix) == 0;
+    if (has)
+        len -= ls;
+    if (n > 0)
+        snprintf(set, n, "%.*s", (int)len, k);
+    return has;
+}
+
 int dfit_kern_select(const char *want, const struct dfit_cpu_features *f, struct dfit_kern *out,
                      struct dfit_err *err)
 {

@@ -20,21 +20,13 @@
 
 bool dfit_sparse_wanted(const char *kernels, char *set, size_t n)
 {
-    const char *k = kernels && kernels[0] ? kernels : "auto";
     bool on = true;
-    size_t len = strlen(k);
-    const char *suf = "+dense";
-    const size_t ls = strlen(suf);
-    if (strcmp(k, "dense") == 0) {
-        k = "auto";
-        len = 4;
-        on = false;
-    } else if (len > ls && strcmp(k + len - ls, suf) == 0) {
-        len -= ls;
+    if (kernels && strcmp(kernels, "dense") == 0) {
+        kernels = "auto";
         on = false;
     }
-    if (n > 0)
-        snprintf(set, n, "%.*s", (int)len, k);
+    if (dfit_kern_option(kernels, "+dense", set, n))
+        on = false;
     const char *env = getenv("DFIT_CPU_SPARSE");
     if (env && strcmp(env, "0") == 0)
         on = false;

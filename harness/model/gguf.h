@@ -100,6 +100,8 @@ struct dfit_gguf {
     uint64_t data_offset;          /* file offset of the data section */
     const uint8_t *map;            /* whole file, read-only */
     size_t map_bytes;
+    bool file_mapped;              /* map is this struct's own mapping of the file
+                                      (dfit_gguf_open), not a caller's buffer */
 };
 
 /* Maps and validates `path`. On success *out owns everything (free with

@@ -555,6 +555,7 @@ static int open_mem(const uint8_t *buf, size_t n_bytes, const char *name, bool o
         goto fail;
     }
     box->owns_map = owns_map;
+    box->g.file_mapped = owns_map;
     g = &box->g;
     g->map = buf;
     g->map_bytes = n_bytes;

@@ -47,6 +47,7 @@
 #include "backend.h"
 #include "compress/compress.h"
 #include "compress/synth.h"
+#include "cpu_run_fixture.h"
 #include "cpu/cpu_features.h"
 #include "cpu/matmul.h"
 #include "cpu/sparse.h"
@@ -448,42 +449,13 @@ static void test_wanted(void **state)
 #define N_DECODE 3
 #define N_LOGITS (N_PROMPT + N_DECODE)
 
-/* Loads path with `kernels`, runs an 11-token prefill (logits of every
- * token) and 3 decode steps; logits [N_LOGITS][n_vocab] into out (NULL:
- * allocated). Returns the load report. */
+/* Runs path with `kernels` (cpu_run_fixture.h); logits [N_LOGITS][n_vocab]
+ * into *out (NULL: allocated). Returns the load report. */
 static struct dfit_load_report run_model(const char *path, const char *kernels, float **out)
 {
-    const struct dfit_backend_ops *cpu = dfit_backend_find("cpu");
-    assert_non_null(cpu);
-    struct dfit_err err = {0};
-    struct dfit_model *m = NULL;
-    if (dfit_model_open(path, &m, &err))
-        fail_msg("%s", err.msg);
-    struct dfit_backend_params p = {.n_threads = 2, .n_ctx = 32, .n_seq = 1,
-                                    .n_batch_max = N_PROMPT, .kernels = kernels};
-    void *ctx = NULL;
-    struct dfit_load_report rep;
-    if (cpu->load(m, &p, &ctx, &rep, &err))
-        fail_msg("%s: %s", kernels, err.msg);
-    const uint32_t nv = m->hp.n_vocab;
-    *out = malloc((size_t)N_LOGITS * nv * sizeof(float));
-    int32_t tok[N_PROMPT], pos[N_PROMPT], seq[N_PROMPT] = {0};
-    for (int i = 0; i < N_PROMPT; i++) {
-        tok[i] = (int32_t)((i * 37 + 5) % (int)nv);
-        pos[i] = i;
-    }
-    struct dfit_batch b = {.n_tokens = N_PROMPT, .token = tok, .pos = pos, .seq = seq};
-    assert_int_equal(cpu->forward(ctx, &b, *out, &err), 0);
-    for (int i = 0; i < N_DECODE; i++) {
-        int32_t t = (int32_t)((i * 11 + 3) % (int)nv), ps = N_PROMPT + i, sq = 0;
-        struct dfit_batch d = {.n_tokens = 1, .token = &t, .pos = &ps, .seq = &sq};
-        assert_int_equal(cpu->forward(ctx, &d, *out + (size_t)(N_PROMPT + i) * nv, &err), 0);
-    }
     struct dfit_memory mem;
-    assert_int_equal(cpu->memory(ctx, &mem), 0);
-    assert_true(mem.weight_bytes >= m->weight_bytes);
-    cpu->unload(ctx);
-    dfit_model_free(m);
+    struct dfit_load_report rep = cpu_run_fixture(path, kernels, N_PROMPT, N_DECODE, out, &mem);
+    assert_true(mem.weight_bytes > 0);
     return rep;
 }
 
@@ -515,7 +487,9 @@ static void check_forward_tol(const char *path, const char *set, const char *wan
 {
     float *sp = NULL, *ref = NULL, *dense = NULL;
     char dense_set[40];
-    snprintf(dense_set, sizeof dense_set, "%s+dense", set);
+    /* the dense run reads the mapping (+mmap), so it prepares nothing; the
+     * sparse run copies its dense matrices (the output) to resident memory */
+    snprintf(dense_set, sizeof dense_set, "%s+dense+mmap", set);
     struct dfit_load_report rs = run_model(path, set, &sp);
     struct dfit_load_report rd = run_model(path, dense_set, &dense);
     run_model(path, "ref", &ref);
@@ -614,7 +588,7 @@ static void test_fallback(void **state)
 
     /* an unpruned file: nothing repacked, nothing in the kernels string */
     float *a = NULL;
-    struct dfit_load_report r = run_model(tiny_path[0], "scalar", &a);
+    struct dfit_load_report r = run_model(tiny_path[0], "scalar+mmap", &a);
     assert_string_equal(r.kernels, "scalar");
     assert_int_equal(r.prepare_ns, 0);
     free(a);

@@ -1,0 +1,266 @@
+/* test_resident — the CPU fast path's resident copy of the weights
+ * (backends/cpu/resident.h).
+ *
+ *   (a) the "+mmap" / DFIT_CPU_RESIDENT=0 switch and how it composes with
+ *       "+dense";
+ *   (b) every streamed matrix of every format, tied and untied output, is
+ *       copied byte for byte to 64-byte-aligned memory outside the file's
+ *       mapping, on 1 and 3 threads; norms and the token embedding stay
+ *       mapped; the source still reads the same bytes after its pages are
+ *       released from the process;
+ *   (c) skip() keeps a matrix in the mapping;
+ *   (d) a model opened from a caller's buffer is never released
+ *       (MADV_DONTNEED on heap memory would zero it);
+ *   (e) a forward pass (prefill then decode) from the resident copy gives
+ *       logits bit-identical to the same kernels on the mapping, and the
+ *       load report times the copy as preparation.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "backend.h"
+#include "compress/synth.h"
+#include "cpu/resident.h"
+#include "cpu_run_fixture.h"
+#include "model/gguf.h"
+#include "model/llama.h"
+#include "util/threadpool.h"
+
+#define N_FMT 5
+static const enum dfit_type fmts[N_FMT] = {DFIT_TYPE_F32, DFIT_TYPE_F16, DFIT_TYPE_BF16,
+                                           DFIT_TYPE_Q8_0, DFIT_TYPE_Q4_0};
+static char tmpdir[64];
+static char path[N_FMT][2][128]; /* [format][untied, tied] */
+
+/* ---- (a) the switch ------------------------------------------------------------ */
+
+static void test_wanted(void **state)
+{
+    (void)state;
+    char set[40];
+    unsetenv("DFIT_CPU_RESIDENT");
+    assert_true(dfit_resident_wanted(NULL, set, sizeof set));
+    assert_string_equal(set, "auto");
+    assert_true(dfit_resident_wanted("avx512+dense", set, sizeof set));
+    assert_string_equal(set, "avx512+dense");
+    assert_false(dfit_resident_wanted("scalar+mmap", set, sizeof set));
+    assert_string_equal(set, "scalar");
+    assert_false(dfit_resident_wanted("avx2+dense+mmap", set, sizeof set));
+    assert_string_equal(set, "avx2+dense");
+    assert_true(dfit_resident_wanted("+mmap", set, sizeof set)); /* no set: left to the selector */
+    setenv("DFIT_CPU_RESIDENT", "0", 1);
+    assert_false(dfit_resident_wanted("auto", set, sizeof set));
+    assert_string_equal(set, "auto");
+    setenv("DFIT_CPU_RESIDENT", "1", 1);
+    assert_true(dfit_resident_wanted("auto", set, sizeof set));
+    unsetenv("DFIT_CPU_RESIDENT");
+}
+
+/* ---- (b), (c), (d) the copy ---------------------------------------------------------- */
+
+/* The streamed matrices of m, in resident.c's order. */
+static int matrices(const struct dfit_model *m, const struct dfit_weight **w)
+{
+    int n = 0;
+    for (uint32_t il = 0; il < m->hp.n_layer; il++) {
+        const struct dfit_llama_layer *L = &m->layers[il];
+        const struct dfit_weight *p[7] = {&L->wq,     &L->wk,   &L->wv,    &L->wo,
+                                          &L->w_gate, &L->w_up, &L->w_down};
+        for (int k = 0; k < 7; k++)
+            w[n++] = p[k];
+    }
+    w[n++] = &m->output;
+    return n;
+}
+
+static bool in_map(const struct dfit_model *m, const void *p)
+{
+    const uint8_t *b = m->gguf->map, *q = p;
+    return q >= b && q < b + m->gguf->map_bytes;
+}
+
+static bool skip_first_and_output(void *user, const struct dfit_weight *w)
+{
+    const struct dfit_model *m = user;
+    return w == &m->layers[0].wq || w == &m->output;
+}
+
+/* Checks r against its source m; skipped: whether skip_first_and_output
+ * was applied. */
+static void check_copy(const struct dfit_model *m, const struct dfit_resident *r, bool skipped)
+{
+    const struct dfit_weight *ws[8 * 7 + 1], *wd[8 * 7 + 1];
+    const int n = matrices(m, ws);
+    assert_int_equal(matrices(&r->model, wd), n);
+    uint64_t copied = 0;
+    for (int i = 0; i < n; i++) {
+        const size_t nb = (size_t)ws[i]->n_out * ws[i]->row_bytes;
+        const bool keep = skipped && (i == 0 || i == n - 1);
+        if (keep) {
+            assert_ptr_equal(wd[i]->data, ws[i]->data);
+            continue;
+        }
+        assert_false(in_map(m, wd[i]->data));
+        assert_int_equal((uintptr_t)wd[i]->data % 64, 0);
+        assert_int_equal(memcmp(wd[i]->data, ws[i]->data, nb), 0);
+        assert_int_equal(wd[i]->type, ws[i]->type);
+        copied += nb;
+    }
+    assert_true(r->bytes >= copied);
+    assert_ptr_equal(r->model.tok_embd.data, m->tok_embd.data);
+    for (uint32_t il = 0; il < m->hp.n_layer; il++)
+        assert_ptr_equal(r->model.layers[il].attn_norm.data, m->layers[il].attn_norm.data);
+    assert_ptr_equal(r->model.output_norm.data, m->output_norm.data);
+}
+
+static void test_copy(void **state)
+{
+    (void)state;
+    for (int nt = 1; nt <= 3; nt += 2) {
+        struct dfit_threadpool *tp = NULL;
+        struct dfit_err err = {0};
+        assert_int_equal(dfit_threadpool_create(nt, &tp, &err), 0);
+        for (int f = 0; f < N_FMT; f++) {
+            for (int tied = 0; tied < 2; tied++) {
+                struct dfit_model *m = NULL;
+                if (dfit_model_open(path[f][tied], &m, &err))
+                    fail_msg("%s", err.msg);
+                assert_true(m->gguf->file_mapped);
+                struct dfit_resident *r = NULL;
+                assert_int_equal(dfit_resident_create(m, tp, NULL, NULL, &r, &err), 0);
+                check_copy(m, r, false);
+                dfit_resident_free(r);
+                assert_int_equal(
+                    dfit_resident_create(m, tp, skip_first_and_output, m, &r, &err), 0);
+                check_copy(m, r, true);
+                dfit_resident_free(r);
+                dfit_model_free(m);
+            }
+        }
+        dfit_threadpool_free(tp);
+    }
+}
+
+static void test_buffer_not_released(void **state)
+{
+    (void)state;
+    struct dfit_err err = {0};
+    FILE *f = fopen(path[0][0], "rb");
+    assert_non_null(f);
+    fseek(f, 0, SEEK_END);
+    const size_t n = (size_t)ftell(f);
+    fseek(f, 0, SEEK_SET);
+    void *buf = NULL;
+    assert_int_equal(posix_memalign(&buf, 4096, n), 0);
+    assert_int_equal(fread(buf, 1, n, f), n);
+    fclose(f);
+    void *saved = malloc(n);
+    memcpy(saved, buf, n);
+
+    struct dfit_gguf *g = NULL;
+    struct dfit_model *m = NULL;
+    assert_int_equal(dfit_gguf_open_buffer(buf, n, "buffer", &g, &err), 0);
+    assert_false(g->file_mapped);
+    assert_int_equal(dfit_model_from_gguf(g, &m, &err), 0);
+    struct dfit_threadpool *tp = NULL;
+    assert_int_equal(dfit_threadpool_create(2, &tp, &err), 0);
+    struct dfit_resident *r = NULL;
+    assert_int_equal(dfit_resident_create(m, tp, NULL, NULL, &r, &err), 0);
+    check_copy(m, r, false);
+    assert_int_equal(memcmp(buf, saved, n), 0); /* nothing zeroed */
+    dfit_resident_free(r);
+    dfit_threadpool_free(tp);
+    dfit_model_free(m);
+    free(saved);
+    free(buf);
+}
+
+/* ---- (e) the forward pass ------------------------------------------------------------ */
+
+#define N_PROMPT 9
+#define N_DECODE 3
+
+static void test_forward_identical(void **state)
+{
+    (void)state;
+    const size_t n = (size_t)(N_PROMPT + N_DECODE) * 320; /* tiny's vocabulary */
+    float *a = malloc(n * sizeof *a), *b = malloc(n * sizeof *b);
+    const char *sets[2] = {"auto", "scalar"};
+    for (int s = 0; s < 2; s++) {
+        for (int f = 0; f < N_FMT; f++) {
+            for (int tied = 0; tied < 2; tied++) {
+                char mm[40];
+                snprintf(mm, sizeof mm, "%s+mmap", sets[s]);
+                struct dfit_load_report rr =
+                    cpu_run_fixture(path[f][tied], sets[s], N_PROMPT, N_DECODE, &a, NULL);
+                struct dfit_load_report rm =
+                    cpu_run_fixture(path[f][tied], mm, N_PROMPT, N_DECODE, &b, NULL);
+                if (memcmp(a, b, n * sizeof *a) != 0)
+                    fail_msg("%s, format %d, tied %d: resident and mapped logits differ",
+                             sets[s], f, tied);
+                assert_true(rr.prepare_ns > 0);
+                assert_int_equal(rm.prepare_ns, 0);
+                assert_int_equal(rr.weight_bytes, rm.weight_bytes);
+                assert_string_equal(rr.kernels, rm.kernels);
+            }
+        }
+    }
+    free(a);
+    free(b);
+}
+
+/* ---- setup ------------------------------------------------------------------- */
+
+static int group_setup(void **state)
+{
+    (void)state;
+    struct dfit_err err = {0};
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/dfit-test-resident-XXXXXX");
+    if (!mkdtemp(tmpdir))
+        return -1;
+    struct dfit_synth_params sp = {.seed = 7, .name = "test"};
+    if (dfit_synth_preset("tiny", &sp.shape, &err))
+        goto fail;
+    for (int f = 0; f < N_FMT; f++) {
+        for (int tied = 0; tied < 2; tied++) {
+            sp.type = fmts[f];
+            sp.shape.tied_output = tied;
+            snprintf(path[f][tied], sizeof path[f][tied], "%s/tiny-%d-%d.gguf", tmpdir, f, tied);
+            if (dfit_synth_write(&sp, path[f][tied], &err))
+                goto fail;
+        }
+    }
+    return 0;
+fail:
+    fprintf(stderr, "setup: %s\n", err.msg);
+    return -1;
+}
+
+static int group_teardown(void **state)
+{
+    (void)state;
+    for (int f = 0; f < N_FMT; f++)
+        for (int tied = 0; tied < 2; tied++)
+            unlink(path[f][tied]);
+    rmdir(tmpdir);
+    return 0;
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_wanted),
+        cmocka_unit_test(test_copy),
+        cmocka_unit_test(test_buffer_not_released),
+        cmocka_unit_test(test_forward_identical),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
