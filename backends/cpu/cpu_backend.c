@@ -306,8 +306,11 @@ static int cpu_load(const struct dfit_model *m, const struct dfit_backend_params
         r->weight_bytes = c->weight_bytes;
         r->kv_bytes = c->kv_bytes;
         r->workspace_bytes = c->workspace_bytes;
-        snprintf(r->kernels, sizeof r->kernels, "%s%s", kern_on ? c->kern.name : "ref",
-                 c->sparse ? c->sparse->summary : "");
+        const int len = snprintf(r->kernels, sizeof r->kernels, "%s%s%s",
+                                 kern_on ? c->kern.name : "ref", c->sparse ? c->sparse->summary : "",
+                                 kern_on && !c->resident ? "+mmap" : "");
+        if (len < 0 || (size_t)len >= sizeof r->kernels) /* cannot happen: 16 + 96 + 5 */
+            r->kernels[sizeof r->kernels - 1] = '\0';
     }
     *out = c;
     return 0;

@@ -60,6 +60,9 @@ struct bench_opts {
     bool roofline;
     bool prompt_given;          /* -p was on the command line */
     uint64_t membw_mib;         /* --membw-mib; 0: the probe's default */
+    char kernels_buf[256];      /* --kernels, its commas made NULs */
+    const char *kernels[MAX_LIST]; /* [n_kernels]; NULL: the backend's default */
+    size_t n_kernels;
 };
 
 /* ---- flags ------------------------------------------------------------ */
@@ -84,6 +87,9 @@ static void usage(FILE *f)
             "                            bandwidth probe (default 5)\n"
             "  -o, --output md|csv|json  output format (default md)\n"
             "      --backend NAME        backend to run on (default cpu)\n"
+            "      --kernels K[,K...]    the backend's kernel choices to compare, e.g.\n"
+            "                            ref,auto or auto,auto+mmap (cpu: docs/kernels.md;\n"
+            "                            default: $DFIT_CPU_KERNELS, else auto)\n"
             "      --seed S              seed of the random prompt tokens (default %d)\n"
             "      --roofline            measure memory bandwidth and set tg speed against it\n"
             "                            (no pp tests; FILEs optional)\n"
@@ -125,6 +131,33 @@ static int parse_u64(const char *s, uint64_t max, uint64_t *out)
     }
     *out = v;
     return 0;
+}
+
+/* "K[,K...]" of kernel choices, each 1..31 characters of [a-z0-9_+-].
+ * Returns 0 or the exit status 2. */
+static int parse_kernels(const char *flag, const char *s, struct bench_opts *o)
+{
+    if (strlen(s) >= sizeof o->kernels_buf)
+        return usage_error(flag, "list longer than %zu characters", sizeof o->kernels_buf - 1);
+    snprintf(o->kernels_buf, sizeof o->kernels_buf, "%s", s);
+    o->n_kernels = 0;
+    char *p = o->kernels_buf;
+    for (;;) {
+        char *comma = strchr(p, ',');
+        if (comma)
+            *comma = '\0';
+        const size_t len = strlen(p);
+        if (len == 0)
+            return usage_error(flag, "empty element in list '%s'", s);
+        if (len > 31 || strspn(p, "abcdefghijklmnopqrstuvwxyz0123456789_+-") != len)
+            return usage_error(flag, "'%s' is not a kernel choice (1 to 31 of a-z 0-9 _ + -)", p);
+        if (o->n_kernels == MAX_LIST)
+            return usage_error(flag, "more than %d values in '%s'", MAX_LIST, s);
+        o->kernels[o->n_kernels++] = p;
+        if (!comma)
+            return 0;
+        p = comma + 1;
+    }
 }
 
 /* "N[,N...]" with every N in [lo, hi]. Returns 0 or the exit status 2. */
@@ -213,7 +246,8 @@ static int check_roofline(struct bench_opts *o)
 /* Fills o from argv. Returns 0, or an exit status (0 for --help, 2). */
 static int parse_args(int argc, char **argv, struct bench_opts *o, int *done)
 {
-    *o = (struct bench_opts){.reps = 5, .fmt = DFIT_BENCH_MD, .backend = "cpu", .seed = DEFAULT_SEED};
+    *o = (struct bench_opts){.reps = 5, .fmt = DFIT_BENCH_MD, .backend = "cpu", .seed = DEFAULT_SEED,
+                             .n_kernels = 1};
     o->n_prompt = (struct u32_list){.n = 1, .v = {512}};
     o->n_gen = (struct u32_list){.n = 1, .v = {128}};
     o->threads = (struct u32_list){.n = 1, .v = {default_threads()}};
@@ -248,6 +282,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *done)
         } flags[] = {
             {"-p", "--n-prompt"}, {"-n", "--n-gen"}, {"-t", "--threads"}, {"-r", "--repetitions"},
             {"-o", "--output"}, {NULL, "--backend"}, {NULL, "--seed"}, {NULL, "--membw-mib"},
+            {NULL, "--kernels"},
         };
         int which = -1, m = 0;
         for (int f = 0; f < (int)(sizeof flags / sizeof flags[0]); f++) {
@@ -307,6 +342,7 @@ static int parse_args(int argc, char **argv, struct bench_opts *o, int *done)
                 return usage_error(name, "'%s' is not a number in [1, %u]", val, MAX_MEMBW_MIB);
             o->membw_mib = v;
             break;
+        case 8: rc = parse_kernels(name, val, o); break;
         }
         if (rc)
             return rc;
@@ -505,12 +541,14 @@ static int bench_file(const struct bench_opts *o, struct dfit_bench_report *out,
     if (buf_alloc(&b, max_p > max_n ? max_p : max_n, m->hp.n_vocab, &err) != 0)
         goto fail;
 
-    for (size_t ti = 0; ti < o->threads.n; ti++) {
+    for (size_t ti = 0; ti < o->threads.n; ti++)
+    for (size_t ki = 0; ki < o->n_kernels; ki++) {
         struct dfit_backend_params params = {
             .n_threads = (int)o->threads.v[ti],
             .n_ctx = (max_p > max_n ? max_p : max_n) + 1,
             .n_seq = 1,
             .n_batch_max = max_p > 1 ? max_p : 1,
+            .kernels = o->kernels[ki],
         };
         struct dfit_load_report rep = {0};
         void *ctx = NULL;

@@ -10,7 +10,7 @@
 # shellcheck disable=SC2016,SC2034,SC2317
 set -u
 
-PLAN=75
+PLAN=79
 echo "1..$PLAN"
 
 DFIT=${DFIT_BIN:-}
@@ -183,6 +183,21 @@ else
     check "bench (json) brackets balance" \
         eval '[[ $(tr -cd "[" <"$T/bench_json.out" | wc -c) -eq $(tr -cd "]" <"$T/bench_json.out" | wc -c) ]]'
 fi
+
+# ---- bench --kernels: one row per kernel choice, named by what ran ----------
+run bench_kern "$DFIT" bench tiny-q4_0.gguf -p 16 -n 0 -r 1 -t 1 --kernels ref,scalar,scalar+mmap -o csv
+check "bench --kernels ref,scalar,scalar+mmap: three rows, each named by its kernels" \
+    eval 'rc_is 0 && [[ $(wc -l <"$T/bench_kern.out") -eq 4 ]] &&
+          has_out ",\"ref\"," && has_out ",\"scalar\"," && has_out ",\"scalar+mmap\","'
+run bench_kern_empty "$DFIT" bench tiny.gguf --kernels auto,
+check "bench --kernels with an empty element is a usage error" \
+    eval 'rc_is 2 && has_err_F "--kernels: empty element"'
+run bench_kern_char "$DFIT" bench tiny.gguf --kernels 'auto;rm'
+check "bench --kernels with a stray character is a usage error naming it" \
+    eval 'rc_is 2 && has_err_F "'"'"'auto;rm'"'"' is not a kernel choice"'
+run bench_kern_unknown "$DFIT" bench tiny.gguf -p 16 -n 0 -r 1 --kernels bogus
+check "bench --kernels with an unknown set: exit 1, the backend lists the choices" \
+    eval 'rc_is 1 && has_err_F "kernels '"'"'bogus'"'"' not supported (choices:"'
 
 # ---- bench --roofline (a small probe buffer keeps it fast) -----------------
 run roof_md "$DFIT" bench --roofline tiny.gguf tiny-q4_0.gguf -n 8 -r 2 -t 1 --membw-mib 16
