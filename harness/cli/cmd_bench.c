@@ -12,8 +12,9 @@
  * measured, as a Markdown table, CSV or JSON (the last two with every sample
  * and the load times).
  * With --roofline: first the memory bandwidth at each thread count, then
- * only the tg tests, each beside the decode speed that bandwidth allows
- * (bench_roofline.h); no file is needed for the bandwidth alone.
+ * only the tg tests, each beside the decode speed the bandwidth probed just
+ * before it allows (bench_roofline.h); no file is needed for the bandwidth
+ * alone.
  * Non-goals: concurrent sequences, latency percentiles, quality, storing
  * results — the scenario runner does those.
  */
@@ -517,9 +518,15 @@ static void report_error(const char *file, const struct dfit_err *err)
         fprintf(stderr, "dfit bench: %s: %s\n", file, msg);
 }
 
-/* All thread counts and tests of one file; bws[ti] is the bandwidth at
- * thread count ti with --roofline, else NULL. Returns 0 or 1 (a failure was
- * reported). */
+/* Repetitions of a bandwidth probe: -r, at most DFIT_MEMBW_MAX_REPS. */
+static int probe_reps(const struct bench_opts *o)
+{
+    return o->reps < DFIT_MEMBW_MAX_REPS ? (int)o->reps : DFIT_MEMBW_MAX_REPS;
+}
+
+/* All thread counts and tests of one file; bws is non-NULL with
+ * --roofline (each tg test then probes the bandwidth again just before it
+ * runs). Returns 0 or 1 (a failure was reported). */
 static int bench_file(const struct bench_opts *o, struct dfit_bench_report *out,
                       const struct dfit_backend_ops *be, const char *file,
                       const struct dfit_bench_membw *bws)
@@ -567,13 +574,6 @@ static int bench_file(const struct bench_opts *o, struct dfit_bench_report *out,
         };
         rep.kernels[sizeof rep.kernels - 1] = '\0';
         snprintf(load.kernels, sizeof load.kernels, "%s", rep.kernels[0] ? rep.kernels : "?");
-        struct dfit_bench_roof_base rb;
-        if (bws && dfit_bench_roofline_base(be->name, m, &rep, &bws[ti], &rb, &err) != 0) {
-            report_error(file, &err);
-            failed = 1;
-            be->unload(ctx);
-            continue;
-        }
         for (size_t i = 0; i < o->n_prompt.n; i++) {
             if (o->n_prompt.v[i] == 0)
                 continue;
@@ -585,6 +585,18 @@ static int bench_file(const struct bench_opts *o, struct dfit_bench_report *out,
         for (size_t i = 0; i < o->n_gen.n; i++) {
             if (o->n_gen.v[i] == 0)
                 continue;
+            /* the roofline of this test: bandwidth read just before it, since
+             * a shared machine's bandwidth drifts over a run */
+            struct dfit_bench_membw bw_now;
+            struct dfit_bench_roof_base rb;
+            if (bws && (dfit_bench_roofline_measure(o->backend, o->threads.v[ti],
+                                                    o->membw_mib << 20, probe_reps(o), &bw_now,
+                                                    &err) != 0 ||
+                        dfit_bench_roofline_base(be->name, m, &rep, &bw_now, &rb, &err) != 0)) {
+                report_error(file, &err);
+                failed = 1;
+                continue;
+            }
             if (run_test(o, out, be, ctx, m, &b, &load, bws ? &rb : NULL, 0, o->n_gen.v[i],
                          &err) != 0) {
                 report_error(file, &err);
@@ -645,8 +657,8 @@ int dfit_cmd_bench(int argc, char **argv)
             return 1;
         }
         for (size_t ti = 0; ti < o.threads.n; ti++) {
-            int reps = o.reps < DFIT_MEMBW_MAX_REPS ? (int)o.reps : DFIT_MEMBW_MAX_REPS;
-            if (dfit_bench_roofline_measure(o.backend, o.threads.v[ti], o.membw_mib << 20, reps,
+            if (dfit_bench_roofline_measure(o.backend, o.threads.v[ti], o.membw_mib << 20,
+                                            probe_reps(&o),
                                             &bws[ti], &err) != 0) {
                 fprintf(stderr, "dfit bench: %s\n", err.msg[0] ? err.msg : dfit_err_name(err.code));
                 dfit_bench_report_end(&out);
