@@ -12,6 +12,7 @@
  * Non-goals: planning and running (plan.h, variants.h, the runner).
  */
 #include "run/scenario.h"
+#include "run/scenario_impl.h"
 
 #include <ctype.h>
 #include <errno.h>
@@ -31,24 +32,11 @@
 #include "run/eval_csv.h"
 
 #define MAX_FILE_BYTES (1u << 20)
-#define MAX_KEYS 24
 #define STR_(x) #x
 #define STR(x) STR_(x)
 #define MAX_COUNTERS 32
 
-enum kind { K_SCENARIO, K_VARIANT, K_TARGET, K_WORKLOAD, K_COUNT };
-static const char *const kind_names[K_COUNT] = {"scenario", "variant", "target", "workload"};
-
-enum vtype { V_STR, V_PATH, V_TYPE, V_MODE, V_INT, V_U32, V_U64, V_F64, V_LIST, V_TASKS };
-
-struct keydef {
-    const char *name;
-    enum vtype type;
-    size_t off;        /* in the section's struct */
-    bool required;
-    double lo, hi;     /* numbers: allowed range */
-    bool lo_open;      /* value must be > lo */
-};
+const char *const dfit_scn_kind_names[K_COUNT] = {"scenario", "variant", "target", "workload"};
 
 #define INF INFINITY
 #define SC(f) offsetof(struct dfit_scenario, f)
@@ -104,30 +92,8 @@ static const struct keydef workload_keys[] = {
     {"warmup_requests", V_U32, WO(warmup_requests), false, 0, 1e9, false},
     {NULL, 0, 0, false, 0, 0, false},
 };
-static const struct keydef *const key_tables[K_COUNT] = {scenario_keys, variant_keys, target_keys,
-                                                         workload_keys};
-
-/* One section as it appeared in the file. */
-struct sec {
-    enum kind kind;
-    int index;                /* into the scenario's array of that kind */
-    int line;
-    int key_line[MAX_KEYS];   /* line each key was set at; 0 = not set */
-};
-
-struct parser {
-    struct dfit_scenario *s;
-    const char *buf;          /* whole file */
-    size_t len, pos;
-    int line;                 /* of the line last handed to libinih */
-    struct sec *secs;
-    int n_secs;
-    int cur;                  /* index into secs, -1 before the first */
-    int scenario_sec;         /* index into secs of [scenario], -1 if none */
-    int err_line;             /* line of the first error; 0 = none yet */
-    int err_code;             /* its code */
-    struct dfit_err *err;
-};
+const struct keydef *const dfit_scn_key_tables[K_COUNT] = {scenario_keys, variant_keys, target_keys,
+                                                           workload_keys};
 
 /* ---- messages ----------------------------------------------------------- */
 
@@ -143,8 +109,8 @@ static const char *sec_name(const struct parser *p, const struct sec *sec)
 
 /* Records the first error: "<file>:<line>: [<kind> <name>]: <msg>". Returns
  * 0, which is libinih's "handler failed". */
-__attribute__((format(printf, 5, 6)))
-static int fail(struct parser *p, int code, int line, const struct sec *sec, const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) int dfit_scn_fail(struct parser *p, int code, int line,
+                                                        const struct sec *sec, const char *fmt, ...)
 {
     if (p->err_line)
         return 0;
@@ -155,7 +121,8 @@ static int fail(struct parser *p, int code, int line, const struct sec *sec, con
     va_end(ap);
     if (sec) {
         const char *name = sec_name(p, sec);
-        snprintf(where, sizeof where, "[%s%s%s]: ", kind_names[sec->kind], name ? " " : "", name ? name : "");
+        snprintf(where, sizeof where, "[%s%s%s]: ", dfit_scn_kind_names[sec->kind], name ? " " : "",
+                 name ? name : "");
     }
     p->err_line = line > 0 ? line : 1;
     p->err_code = code;
@@ -182,7 +149,8 @@ static int edit_distance(const char *a, const char *b)
                 v = d[i][j - 1] + 1;
             if (d[i - 1][j - 1] + cost < v)
                 v = d[i - 1][j - 1] + cost;
-            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] && d[i - 2][j - 2] + 1 < v)
+            if (i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] &&
+                d[i - 2][j - 2] + 1 < v)
                 v = d[i - 2][j - 2] + 1;
             d[i][j] = v;
         }
@@ -190,7 +158,8 @@ static int edit_distance(const char *a, const char *b)
 }
 
 /* " (did you mean 'x'?)" for the closest of n names within distance 2. */
-static const char *suggest(const char *word, const char *const *names, int n, char *buf, size_t cap)
+const char *dfit_scn_suggest(const char *word, const char *const *names, int n, char *buf,
+                             size_t cap)
 {
     int best = 3;
     const char *pick = NULL;
@@ -226,14 +195,15 @@ static int find_index(const struct parser *p, enum kind k, const char *name)
     int n = k == K_VARIANT ? s->n_variants : k == K_TARGET ? s->n_targets : s->n_workloads;
     for (int i = 0; i < n; i++) {
         const char *have = k == K_VARIANT ? s->variants[i].name
-                         : k == K_TARGET ? s->targets[i].name : s->workloads[i].name;
+            : k == K_TARGET               ? s->targets[i].name
+                                          : s->workloads[i].name;
         if (strcmp(have, name) == 0)
             return i;
     }
     return -1;
 }
 
-static int sec_of(const struct parser *p, enum kind k, int index)
+int dfit_scn_sec_of(const struct parser *p, enum kind k, int index)
 {
     for (int i = 0; i < p->n_secs; i++)
         if (p->secs[i].kind == k && p->secs[i].index == index)
@@ -242,7 +212,7 @@ static int sec_of(const struct parser *p, enum kind k, int index)
 }
 
 /* Why text cannot be a name (see bad_name; no length limit), or NULL. */
-static const char *bad_text(const char *n)
+const char *dfit_scn_bad_text(const char *n)
 {
     size_t at;
     const char *why;
@@ -284,12 +254,12 @@ static const char *bad_name(const char *n)
         return "it is empty";
     if (len > DFIT_SCENARIO_NAME_MAX)
         return "it is longer than " STR(DFIT_SCENARIO_NAME_MAX) " bytes";
-    return bad_text(n);
+    return dfit_scn_bad_text(n);
 }
 
 /* name for a message: bytes that are controls, or any byte >= 0x80 when
  * name is not valid UTF-8, shown as '?'; cut at cap. */
-static const char *shown(const char *name, char *buf, size_t cap)
+const char *dfit_scn_shown(const char *name, char *buf, size_t cap)
 {
     size_t at, n = 0;
     const char *why;
@@ -310,7 +280,7 @@ static int add_section(struct parser *p, enum kind k, const char *name)
     int index = 0;
     char *dup = name ? strdup(name) : NULL;
     if (name && !dup)
-        return fail(p, DFIT_ENOMEM, p->line, NULL, "out of memory");
+        return dfit_scn_fail(p, DFIT_ENOMEM, p->line, NULL, "out of memory");
     if (k == K_VARIANT) {
         struct dfit_variant_spec *v = grow((void **)&s->variants, &s->n_variants, sizeof *v);
         if (!v)
@@ -321,21 +291,29 @@ static int add_section(struct parser *p, enum kind k, const char *name)
         struct dfit_target_spec *t = grow((void **)&s->targets, &s->n_targets, sizeof *t);
         if (!t)
             goto nomem;
-        *t = (struct dfit_target_spec){.name = dup, .threads = 1, .memory_limit_mib = NAN,
-                                       .price_per_hour = NAN, .time_limit_s = 600, .line = p->line,
+        *t = (struct dfit_target_spec){.name = dup,
+                                       .threads = 1,
+                                       .memory_limit_mib = NAN,
+                                       .price_per_hour = NAN,
+                                       .time_limit_s = 600,
+                                       .line = p->line,
                                        .slo = {NAN, NAN, NAN, NAN, NAN, NAN, NAN}};
         index = s->n_targets - 1;
     } else if (k == K_WORKLOAD) {
         struct dfit_workload_spec *w = grow((void **)&s->workloads, &s->n_workloads, sizeof *w);
         if (!w)
             goto nomem;
-        *w = (struct dfit_workload_spec){.name = dup, .batch = 1, .min_duration_ms = 1000,
-                                         .min_requests = 8, .warmup_requests = 1, .line = p->line};
+        *w = (struct dfit_workload_spec){.name = dup,
+                                         .batch = 1,
+                                         .min_duration_ms = 1000,
+                                         .min_requests = 8,
+                                         .warmup_requests = 1,
+                                         .line = p->line};
         index = s->n_workloads - 1;
     }
     struct sec *sec = grow((void **)&p->secs, &p->n_secs, sizeof *sec);
     if (!sec)
-        return fail(p, DFIT_ENOMEM, p->line, NULL, "out of memory");
+        return dfit_scn_fail(p, DFIT_ENOMEM, p->line, NULL, "out of memory");
     sec->kind = k;
     sec->index = index;
     sec->line = p->line;
@@ -345,7 +323,7 @@ static int add_section(struct parser *p, enum kind k, const char *name)
     return 1;
 nomem:
     free(dup);
-    return fail(p, DFIT_ENOMEM, p->line, NULL, "out of memory");
+    return dfit_scn_fail(p, DFIT_ENOMEM, p->line, NULL, "out of memory");
 }
 
 /* A "[...]" line (leading blanks already gone). */
@@ -353,14 +331,16 @@ static void begin_section(struct parser *p, const char *line)
 {
     const char *close = strchr(line, ']');
     if (!close) {
-        fail(p, DFIT_EINVAL, p->line, NULL, "section header has no closing ']'");
+        dfit_scn_fail(p, DFIT_EINVAL, p->line, NULL, "section header has no closing ']'");
         return;
     }
     for (const char *t = close + 1; *t && *t != ';' && *t != '#'; t++)
         if (!isspace((unsigned char)*t)) {
             char show[96];
-            fail(p, DFIT_EINVAL, p->line, NULL, "unexpected text after ']': '%s' (a name may not "
-                 "hold ']')", shown(close + 1, show, sizeof show));
+            dfit_scn_fail(p, DFIT_EINVAL, p->line, NULL,
+                          "unexpected text after ']': '%s' (a name may not "
+                          "hold ']')",
+                          dfit_scn_shown(close + 1, show, sizeof show));
             return;
         }
     char text[256];
@@ -383,45 +363,52 @@ static void begin_section(struct parser *p, const char *line)
         *--e = '\0';
 
     int k = 0;
-    while (k < K_COUNT && strcmp(kind, kind_names[k]) != 0)
+    while (k < K_COUNT && strcmp(kind, dfit_scn_kind_names[k]) != 0)
         k++;
     char show[96];
     if (k == K_COUNT) {
         char hint[96];
-        fail(p, DFIT_EINVAL, p->line, NULL,
-             "unknown section kind '%s'%s; sections are [scenario], [variant NAME], [target NAME] "
-             "and [workload NAME]", shown(kind, show, sizeof show),
-             suggest(kind, kind_names, K_COUNT, hint, sizeof hint));
+        dfit_scn_fail(
+            p, DFIT_EINVAL, p->line, NULL,
+            "unknown section kind '%s'%s; sections are [scenario], [variant NAME], [target NAME] "
+            "and [workload NAME]",
+            dfit_scn_shown(kind, show, sizeof show),
+            dfit_scn_suggest(kind, dfit_scn_kind_names, K_COUNT, hint, sizeof hint));
         return;
     }
     if (k == K_SCENARIO) {
         if (*name) {
-            fail(p, DFIT_EINVAL, p->line, NULL, "[scenario] takes no name (found '%s'); "
-                 "set it with 'name = ...' inside the section", shown(name, show, sizeof show));
+            dfit_scn_fail(p, DFIT_EINVAL, p->line, NULL,
+                          "[scenario] takes no name (found '%s'); "
+                          "set it with 'name = ...' inside the section",
+                          dfit_scn_shown(name, show, sizeof show));
         } else if (p->scenario_sec >= 0) {
-            fail(p, DFIT_EINVAL, p->line, NULL, "duplicate section [scenario] (first at line %d)",
-                 p->secs[p->scenario_sec].line);
+            dfit_scn_fail(p, DFIT_EINVAL, p->line, NULL,
+                          "duplicate section [scenario] (first at line %d)",
+                          p->secs[p->scenario_sec].line);
         } else {
             add_section(p, K_SCENARIO, NULL);
         }
         return;
     }
     if (!*name) {
-        fail(p, DFIT_EINVAL, p->line, NULL, "section [%s] needs a name: [%s NAME]", kind, kind);
+        dfit_scn_fail(p, DFIT_EINVAL, p->line, NULL, "section [%s] needs a name: [%s NAME]", kind,
+                      kind);
         return;
     }
     const char *why = bad_name(name);
     if (why) {
-        fail(p, DFIT_EINVAL, p->line, NULL,
-             "[%s %s]: bad name: %s; a name is 1 to %d bytes of printable UTF-8 without '/', "
-             "']' or control characters", kind, shown(name, show, sizeof show), why,
-             DFIT_SCENARIO_NAME_MAX);
+        dfit_scn_fail(
+            p, DFIT_EINVAL, p->line, NULL,
+            "[%s %s]: bad name: %s; a name is 1 to %d bytes of printable UTF-8 without '/', "
+            "']' or control characters",
+            kind, dfit_scn_shown(name, show, sizeof show), why, DFIT_SCENARIO_NAME_MAX);
         return;
     }
     int have = find_index(p, (enum kind)k, name);
     if (have >= 0) {
-        fail(p, DFIT_EINVAL, p->line, NULL, "duplicate section [%s %s] (first at line %d)", kind, name,
-             p->secs[sec_of(p, (enum kind)k, have)].line);
+        dfit_scn_fail(p, DFIT_EINVAL, p->line, NULL, "duplicate section [%s %s] (first at line %d)",
+                      kind, name, p->secs[dfit_scn_sec_of(p, (enum kind)k, have)].line);
         return;
     }
     add_section(p, (enum kind)k, name);
@@ -445,7 +432,7 @@ static char *read_line(char *str, int num, void *stream)
     if (n && s[n - 1] == '\r')
         n--;
     if (memchr(s, '\0', n)) {
-        fail(p, DFIT_EINVAL, p->line, NULL, "line contains a NUL byte (not a text file?)");
+        dfit_scn_fail(p, DFIT_EINVAL, p->line, NULL, "line contains a NUL byte (not a text file?)");
         return NULL;
     }
     while (n && (*s == ' ' || *s == '\t')) {
@@ -453,7 +440,7 @@ static char *read_line(char *str, int num, void *stream)
         n--;
     }
     if (n + 2 > (size_t)num) {
-        fail(p, DFIT_EINVAL, p->line, NULL, "line is longer than %d characters", num - 2);
+        dfit_scn_fail(p, DFIT_EINVAL, p->line, NULL, "line is longer than %d characters", num - 2);
         return NULL;
     }
     memcpy(str, s, n);
@@ -479,7 +466,7 @@ static bool parse_i64(const char *v, long long *out)
     return errno == 0 && *end == '\0';
 }
 
-static bool parse_u64(const char *v, uint64_t *out)
+bool dfit_scn_parse_u64(const char *v, uint64_t *out)
 {
     char *end;
     if (!isdigit((unsigned char)*v))
@@ -500,8 +487,8 @@ static bool parse_f64(const char *v, double *out)
     return errno == 0 && *end == '\0' && isfinite(*out);
 }
 
-static int check_range(struct parser *p, const struct sec *sec, const struct keydef *k, const char *v,
-                       double x)
+static int check_range(struct parser *p, const struct sec *sec, const struct keydef *k,
+                       const char *v, double x)
 {
     if ((k->lo_open ? x > k->lo : x >= k->lo) && x <= k->hi)
         return 1;
@@ -509,10 +496,12 @@ static int check_range(struct parser *p, const struct sec *sec, const struct key
     snprintf(lo, sizeof lo, "%.15g", k->lo);
     snprintf(hi, sizeof hi, "%.15g", k->hi);
     if (isinf(k->hi))
-        return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': %s is out of range (must be %s %s)", k->name,
-                    v, k->lo_open ? ">" : ">=", lo);
-    return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': %s is out of range (must be %s %s and <= %s)",
-                k->name, v, k->lo_open ? ">" : ">=", lo, hi);
+        return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec,
+                             "key '%s': %s is out of range (must be %s %s)", k->name, v,
+                             k->lo_open ? ">" : ">=", lo);
+    return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec,
+                         "key '%s': %s is out of range (must be %s %s and <= %s)", k->name, v,
+                         k->lo_open ? ">" : ">=", lo, hi);
 }
 
 static int set_list(struct parser *p, const struct sec *sec, const struct keydef *k, const char *v,
@@ -529,26 +518,30 @@ static int set_list(struct parser *p, const struct sec *sec, const struct keydef
         while (n && isspace((unsigned char)q[n - 1]))
             n--;
         if (!n)
-            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': empty event name in '%s'", k->name, v);
+            return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec, "key '%s': empty event name in '%s'",
+                                 k->name, v);
         if (n >= 64)
-            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': event name '%.*s' is longer than 63 "
-                        "characters", k->name, (int)n, q);
+            return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec,
+                                 "key '%s': event name '%.*s' is longer than 63 "
+                                 "characters",
+                                 k->name, (int)n, q);
         for (size_t i = 0; i < n; i++)
             if (!isalnum((unsigned char)q[i]) && !strchr("_:.=-", q[i]))
-                return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': '%.*s' is not a PAPI event name",
-                            k->name, (int)n, q);
+                return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec,
+                                     "key '%s': '%.*s' is not a PAPI event name", k->name, (int)n,
+                                     q);
         for (int i = 0; i < t->n_counters; i++)
             if (strlen(t->counters[i]) == n && memcmp(t->counters[i], q, n) == 0)
-                return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': event '%.*s' listed twice",
-                            k->name, (int)n, q);
+                return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec,
+                                     "key '%s': event '%.*s' listed twice", k->name, (int)n, q);
         if (t->n_counters == MAX_COUNTERS)
-            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': more than %d events", k->name,
-                        MAX_COUNTERS);
+            return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec, "key '%s': more than %d events",
+                                 k->name, MAX_COUNTERS);
         char *name = strndup(q, n);
         char **slot = name ? grow((void **)&t->counters, &t->n_counters, sizeof *slot) : NULL;
         if (!slot) {
             free(name);
-            return fail(p, DFIT_ENOMEM, p->line, sec, "out of memory");
+            return dfit_scn_fail(p, DFIT_ENOMEM, p->line, sec, "out of memory");
         }
         *slot = name;
         q += n;
@@ -557,7 +550,8 @@ static int set_list(struct parser *p, const struct sec *sec, const struct keydef
         if (*q == ',') {
             q++;
             if (!*q)
-                return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': empty event name in '%s'", k->name, v);
+                return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec,
+                                     "key '%s': empty event name in '%s'", k->name, v);
         }
     }
     return 1;
@@ -578,15 +572,16 @@ static int set_tasks(struct parser *p, const struct sec *sec, const struct keyde
         while (n && isspace((unsigned char)t[n - 1]))
             n--;
         if (!n)
-            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': empty file name in '%s'", k->name, v);
+            return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec, "key '%s': empty file name in '%s'",
+                                 k->name, v);
         if (s->n_tasks == DFIT_SCENARIO_MAX_TASKS)
-            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': more than %d eval sets", k->name,
-                        DFIT_SCENARIO_MAX_TASKS);
+            return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec, "key '%s': more than %d eval sets",
+                                 k->name, DFIT_SCENARIO_MAX_TASKS);
         char *path = strndup(t, n);
         char **slot = path ? grow((void **)&s->tasks, &s->n_tasks, sizeof *slot) : NULL;
         if (!slot) {
             free(path);
-            return fail(p, DFIT_ENOMEM, p->line, sec, "out of memory");
+            return dfit_scn_fail(p, DFIT_ENOMEM, p->line, sec, "out of memory");
         }
         *slot = path;
         if (!c)
@@ -599,9 +594,9 @@ static int set_value(struct parser *p, const struct sec *sec, const struct keyde
 {
     struct dfit_scenario *s = p->s;
     char *base = sec->kind == K_SCENARIO ? (char *)s
-               : sec->kind == K_VARIANT ? (char *)&s->variants[sec->index]
-               : sec->kind == K_TARGET ? (char *)&s->targets[sec->index]
-               : (char *)&s->workloads[sec->index];
+        : sec->kind == K_VARIANT         ? (char *)&s->variants[sec->index]
+        : sec->kind == K_TARGET          ? (char *)&s->targets[sec->index]
+                                         : (char *)&s->workloads[sec->index];
     void *field = base + k->off;
     long long i;
     uint64_t u;
@@ -613,12 +608,14 @@ static int set_value(struct parser *p, const struct sec *sec, const struct keyde
     case V_TYPE:
         if (k->type == V_TYPE) {
             if (dfit_type_from_name(v, &type) != 0)
-                return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': unknown type '%s' (types: f32, f16, "
-                            "bf16, q8_0, q4_0)", k->name, v);
+                return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec,
+                                     "key '%s': unknown type '%s' (types: f32, f16, "
+                                     "bf16, q8_0, q4_0)",
+                                     k->name, v);
             v = dfit_type_info(type)->name;
         }
         if (!(*(char **)field = strdup(v)))
-            return fail(p, DFIT_ENOMEM, p->line, sec, "out of memory");
+            return dfit_scn_fail(p, DFIT_ENOMEM, p->line, sec, "out of memory");
         return 1;
     case V_MODE:
         if (strcmp(v, "single-stream") == 0)
@@ -626,13 +623,16 @@ static int set_value(struct parser *p, const struct sec *sec, const struct keyde
         else if (strcmp(v, "offline") == 0)
             *(enum dfit_workload_mode *)field = DFIT_MODE_OFFLINE;
         else
-            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': unknown mode '%s' (modes: single-stream, "
-                        "offline)", k->name, v);
+            return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec,
+                                 "key '%s': unknown mode '%s' (modes: single-stream, "
+                                 "offline)",
+                                 k->name, v);
         return 1;
     case V_INT:
     case V_U32:
         if (!parse_i64(v, &i))
-            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': '%s' is not an integer", k->name, v);
+            return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec, "key '%s': '%s' is not an integer",
+                                 k->name, v);
         if (!check_range(p, sec, k, v, (double)i))
             return 0;
         if (k->type == V_INT)
@@ -641,11 +641,12 @@ static int set_value(struct parser *p, const struct sec *sec, const struct keyde
             *(uint32_t *)field = (uint32_t)i;
         return 1;
     case V_U64:
-        if (!parse_u64(v, &u)) {
+        if (!dfit_scn_parse_u64(v, &u)) {
             if (parse_i64(v, &i) && i < 0)
                 return check_range(p, sec, k, v, (double)i);
-            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': '%s' is not an unsigned integer%s",
-                        k->name, v, v[0] == '-' ? "" : " below 2^64");
+            return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec,
+                                 "key '%s': '%s' is not an unsigned integer%s", k->name, v,
+                                 v[0] == '-' ? "" : " below 2^64");
         }
         if (!check_range(p, sec, k, v, (double)u))
             return 0;
@@ -653,17 +654,17 @@ static int set_value(struct parser *p, const struct sec *sec, const struct keyde
         return 1;
     case V_F64:
         if (!parse_f64(v, &f))
-            return fail(p, DFIT_EINVAL, p->line, sec, "key '%s': '%s' is not a finite number", k->name, v);
+            return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec,
+                                 "key '%s': '%s' is not a finite number", k->name, v);
         if (!check_range(p, sec, k, v, f))
             return 0;
         *(double *)field = f;
         return 1;
-    case V_LIST:
-        return set_list(p, sec, k, v, &s->targets[sec->index]);
-    case V_TASKS:
-        return set_tasks(p, sec, k, v);
+    case V_LIST: return set_list(p, sec, k, v, &s->targets[sec->index]);
+    case V_TASKS: return set_tasks(p, sec, k, v);
     }
-    return fail(p, DFIT_EINTERNAL, p->line, sec, "key '%s': no parser for its type", k->name);
+    return dfit_scn_fail(p, DFIT_EINTERNAL, p->line, sec, "key '%s': no parser for its type",
+                         k->name);
 }
 
 static int on_key(void *user, const char *section, const char *key, const char *value)
@@ -673,12 +674,12 @@ static int on_key(void *user, const char *section, const char *key, const char *
     if (p->err_line)
         return 0;
     if (p->cur < 0)
-        return fail(p, DFIT_EINVAL, p->line, NULL, "key '%s' outside any section (start with [scenario])",
-                    key);
+        return dfit_scn_fail(p, DFIT_EINVAL, p->line, NULL,
+                             "key '%s' outside any section (start with [scenario])", key);
     const struct sec *sec = &p->secs[p->cur];
     if (!*key)
-        return fail(p, DFIT_EINVAL, p->line, sec, "a line with '=' but no key name");
-    const struct keydef *table = key_tables[sec->kind];
+        return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec, "a line with '=' but no key name");
+    const struct keydef *table = dfit_scn_key_tables[sec->kind];
     int n = 0;
     while (table[n].name && strcmp(table[n].name, key) != 0)
         n++;
@@ -688,270 +689,16 @@ static int on_key(void *user, const char *section, const char *key, const char *
         for (; table[n_names].name; n_names++)
             names[n_names] = table[n_names].name;
         char hint[96];
-        return fail(p, DFIT_EINVAL, p->line, sec, "unknown key '%s'%s", key,
-                    suggest(key, names, n_names, hint, sizeof hint));
+        return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec, "unknown key '%s'%s", key,
+                             dfit_scn_suggest(key, names, n_names, hint, sizeof hint));
     }
     if (sec->key_line[n])
-        return fail(p, DFIT_EINVAL, p->line, sec, "duplicate key '%s' (first set at line %d)", key,
-                    sec->key_line[n]);
+        return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec,
+                             "duplicate key '%s' (first set at line %d)", key, sec->key_line[n]);
     p->secs[p->cur].key_line[n] = p->line;
     if (!*value)
-        return fail(p, DFIT_EINVAL, p->line, sec, "key '%s' has no value", key);
+        return dfit_scn_fail(p, DFIT_EINVAL, p->line, sec, "key '%s' has no value", key);
     return set_value(p, sec, &table[n], value);
-}
-
-/* ---- whole-file checks ----------------------------------------------------- */
-
-static int key_index(enum kind k, const char *name)
-{
-    for (int i = 0; key_tables[k][i].name; i++)
-        if (strcmp(key_tables[k][i].name, name) == 0)
-            return i;
-    return -1;
-}
-
-static int key_line(const struct sec *sec, const char *name)
-{
-    int i = key_index(sec->kind, name);
-    return i >= 0 ? sec->key_line[i] : 0;
-}
-
-/* Resolves *path against the scenario's directory and checks it is a
- * readable regular file. */
-static int resolve_file(struct parser *p, const struct sec *sec, const char *key, char **path)
-{
-    char *r;
-    if ((*path)[0] == '/') {
-        r = strdup(*path);
-    } else if (asprintf(&r, "%s/%s", p->s->dir, *path) < 0) {
-        r = NULL;
-    }
-    if (!r)
-        return fail(p, DFIT_ENOMEM, key_line(sec, key), sec, "out of memory");
-    struct stat st;
-    const char *why = NULL;
-    if (stat(r, &st) != 0)
-        why = strerror(errno);
-    else if (!S_ISREG(st.st_mode))
-        why = "not a regular file";
-    else if (access(r, R_OK) != 0)
-        why = strerror(errno);
-    if (why) {
-        int rc = fail(p, DFIT_EINVAL, key_line(sec, key), sec, "key '%s': '%s' (%s): %s", key, *path, r, why);
-        free(r);
-        return rc;
-    }
-    free(*path);
-    *path = r;
-    return 1;
-}
-
-/* method, prune and calib: only on recipes, each valid, calib only where
- * something uses it (AWQ or pruning); a calibration file is resolved. */
-static int check_recipe_keys(struct parser *p, const struct sec *sec, struct dfit_variant_spec *v)
-{
-    static const char *const keys[] = {"method", "prune", "calib"};
-    const char *vals[] = {v->method, v->prune, v->calib};
-    for (int k = 0; k < 3; k++)
-        if (v->file && vals[k])
-            return fail(p, DFIT_EINVAL, key_line(sec, keys[k]), sec,
-                        "key '%s': a 'file' variant is used as it is; only a recipe has a %s", keys[k],
-                        keys[k]);
-    bool awq = false;
-    if (v->method) {
-        awq = strcmp(v->method, "awq") == 0;
-        if (!awq && strcmp(v->method, "plain") != 0)
-            return fail(p, DFIT_EINVAL, key_line(sec, "method"), sec,
-                        "key 'method': unknown method '%s' (methods: plain, awq)", v->method);
-        if (awq && (!v->compress || (strcmp(v->compress, "q8_0") != 0 && strcmp(v->compress, "q4_0") != 0)))
-            return fail(p, DFIT_EINVAL, key_line(sec, "method"), sec,
-                        "key 'method': awq scales weights for a quantized type: it needs compress = q8_0 "
-                        "or q4_0%s%s", v->compress ? ", not " : "", v->compress ? v->compress : "");
-    }
-    if (v->prune) {
-        struct dfit_prune_params pp = {0};
-        struct dfit_err e = {0};
-        if (dfit_prune_parse(v->prune, &pp, &e) != 0)
-            return fail(p, DFIT_EINVAL, key_line(sec, "prune"), sec, "key 'prune': %s", e.msg);
-    }
-    if (v->calib) {
-        if (!awq && !v->prune)
-            return fail(p, DFIT_EINVAL, key_line(sec, "calib"), sec,
-                        "key 'calib': nothing uses calibration here (it serves method = awq and prune)");
-        uint64_t seed;
-        if (strcmp(v->calib, "synth") == 0)
-            return 1;
-        if (strncmp(v->calib, "synth:", 6) == 0) {
-            if (!parse_u64(v->calib + 6, &seed))
-                return fail(p, DFIT_EINVAL, key_line(sec, "calib"), sec,
-                            "key 'calib': seed '%s' is not an unsigned integer", v->calib + 6);
-            return 1;
-        }
-        return resolve_file(p, sec, "calib", &v->calib);
-    }
-    return 1;
-}
-
-static int check_variants(struct parser *p)
-{
-    struct dfit_scenario *s = p->s;
-    for (int i = 0; i < s->n_variants; i++) {
-        struct dfit_variant_spec *v = &s->variants[i];
-        const struct sec *sec = &p->secs[sec_of(p, K_VARIANT, i)];
-        if (v->file && v->compress)
-            return fail(p, DFIT_EINVAL, key_line(sec, "file") > key_line(sec, "compress")
-                        ? key_line(sec, "file") : key_line(sec, "compress"), sec,
-                        "keys 'file' and 'compress': a variant is either a file or a recipe, not both");
-        if (!check_recipe_keys(p, sec, v))
-            return 0;
-        if (!v->file && !v->compress && !v->prune)
-            return fail(p, DFIT_EINVAL, v->line, sec, "needs key 'file' (a model file) or key 'compress' "
-                        "(a recipe, e.g. compress = q8_0)");
-        if (v->from && !v->compress && !v->prune)
-            return fail(p, DFIT_EINVAL, key_line(sec, "from"), sec, "key 'from': only a 'compress' "
-                        "recipe has a parent variant");
-        if (v->from && dfit_scenario_variant(s, v->from) == NULL) {
-            const char *names[64];
-            int n = s->n_variants < 64 ? s->n_variants : 64;
-            for (int j = 0; j < n; j++)
-                names[j] = s->variants[j].name;
-            char hint[96];
-            return fail(p, DFIT_EINVAL, key_line(sec, "from"), sec, "key 'from': no variant named '%s'%s",
-                        v->from, suggest(v->from, names, n, hint, sizeof hint));
-        }
-        /* follow the parents; coming back to v means v is on a cycle */
-        const struct dfit_variant_spec *at = v;
-        for (int steps = 0; at && at->from && steps <= s->n_variants; steps++) {
-            at = dfit_scenario_variant(s, at->from);
-            if (at != v)
-                continue;
-            char chain[512] = "";
-            size_t len = 0;
-            const struct dfit_variant_spec *c = v;
-            for (int j = 0; j <= s->n_variants && len < sizeof chain; j++) {
-                len += (size_t)snprintf(chain + len, sizeof chain - len, "%s%s", j ? " -> " : "", c->name);
-                if (j && c == v)
-                    break;
-                c = dfit_scenario_variant(s, c->from);
-            }
-            return fail(p, DFIT_EINVAL, key_line(sec, "from"), sec,
-                        "key 'from': the variants' parents form a cycle: %s", chain);
-        }
-        if (v->file && !resolve_file(p, sec, "file", &v->file))
-            return 0;
-    }
-    return 1;
-}
-
-/* Each eval set exists, reads as a valid CSV eval set (eval_csv.h), and
- * has a name (its file name without .csv) no other set has. */
-static int check_tasks(struct parser *p, const struct sec *sec)
-{
-    struct dfit_scenario *s = p->s;
-    int line = key_line(sec, "tasks");
-    if (s->task_limit && !s->n_tasks)
-        return fail(p, DFIT_EINVAL, key_line(sec, "task_limit"), sec, "key 'task_limit': there are no "
-                    "eval sets to limit (set key 'tasks')");
-    char **names = calloc((size_t)s->n_tasks + 1, sizeof *names);
-    if (!names)
-        return fail(p, DFIT_ENOMEM, line, sec, "out of memory");
-    int ok = 1;
-    for (int i = 0; i < s->n_tasks && ok; i++) {
-        struct dfit_eval_set *set = NULL;
-        struct dfit_err e = {0};
-        const char *why = NULL;
-        char show[96];
-        if (!(ok = resolve_file(p, sec, "tasks", &s->tasks[i])))
-            break;
-        if (dfit_eval_csv_read(s->tasks[i], &set, &e) != 0) {
-            ok = fail(p, e.code == DFIT_ENOMEM ? DFIT_ENOMEM : DFIT_EINVAL, line, sec,
-                      "key 'tasks': %s", e.msg);
-            break;
-        }
-        if (strlen(set->name) >= DFIT_TASK_NAME_MAX || (why = bad_text(set->name)) != NULL)
-            ok = fail(p, DFIT_EINVAL, line, sec, "key 'tasks': %s: the set's name '%s' (its file name) "
-                      "%s", s->tasks[i], shown(set->name, show, sizeof show),
-                      why ? why : "is longer than " STR(DFIT_TASK_NAME_MAX) " bytes");
-        for (int j = 0; j < i && ok; j++)
-            if (strcmp(names[j], set->name) == 0)
-                ok = fail(p, DFIT_EINVAL, line, sec, "key 'tasks': two eval sets named '%s' (%s and %s): "
-                          "a set is named by its file name, so rename one", set->name, s->tasks[j],
-                          s->tasks[i]);
-        if (ok && !(names[i] = strdup(set->name)))
-            ok = fail(p, DFIT_ENOMEM, line, sec, "out of memory");
-        dfit_eval_set_free(set);
-    }
-    for (int i = 0; i < s->n_tasks; i++)
-        free(names[i]);
-    free(names);
-    return ok;
-}
-
-static int check_scenario_keys(struct parser *p, const struct sec *sec)
-{
-    struct dfit_scenario *s = p->s;
-    static const char *const what[] = {NULL, "[variant NAME]", "[target NAME]", "[workload NAME]"};
-    int counts[K_COUNT] = {1, s->n_variants, s->n_targets, s->n_workloads};
-    for (int k = K_VARIANT; k < K_COUNT; k++)
-        if (counts[k] == 0)
-            return fail(p, DFIT_EINVAL, sec->line, sec, "no %s section: a scenario needs at least one",
-                        what[k]);
-    if (!s->reference && !(s->reference = strdup(s->variants[0].name)))
-        return fail(p, DFIT_ENOMEM, sec->line, sec, "out of memory");
-    if (!dfit_scenario_variant(s, s->reference))
-        return fail(p, DFIT_EINVAL, key_line(sec, "reference"), sec, "key 'reference': no variant named '%s'",
-                    s->reference);
-    if (!s->eval && !(s->eval = strdup("synth")))
-        return fail(p, DFIT_ENOMEM, sec->line, sec, "out of memory");
-    if (!check_tasks(p, sec))
-        return 0;
-    if (strcmp(s->eval, "synth") != 0 && !resolve_file(p, sec, "eval", &s->eval))
-        return 0;
-    if (strncmp(s->base, "synth:", 6) == 0) {
-        char preset[DFIT_SYNTH_PRESET_MAX];
-        uint64_t seed;
-        const char *spec = s->base + 6, *colon = strchr(spec, ':');
-        size_t n = colon ? (size_t)(colon - spec) : strlen(spec);
-        struct dfit_synth_shape shape;
-        struct dfit_err e = {0};
-        if (n == 0 || n >= sizeof preset)
-            return fail(p, DFIT_EINVAL, key_line(sec, "base"), sec, "key 'base': '%s' names no synth preset "
-                        "(write synth:PRESET or synth:PRESET:SEED)", s->base);
-        memcpy(preset, spec, n);
-        preset[n] = '\0';
-        if (dfit_synth_preset(preset, &shape, &e) != 0)
-            return fail(p, DFIT_EINVAL, key_line(sec, "base"), sec, "key 'base': %s", e.msg);
-        if (colon && !parse_u64(colon + 1, &seed))
-            return fail(p, DFIT_EINVAL, key_line(sec, "base"), sec, "key 'base': seed '%s' is not an "
-                        "unsigned integer", colon + 1);
-        return 1;
-    }
-    return resolve_file(p, sec, "base", &s->base);
-}
-
-static int check_all(struct parser *p)
-{
-    struct dfit_scenario *s = p->s;
-    if (p->scenario_sec < 0)
-        return fail(p, DFIT_EINVAL, 1, NULL, "no [scenario] section (it holds 'base', the model the "
-                    "variants are made from)");
-    for (int i = 0; i < p->n_secs; i++) {
-        const struct sec *sec = &p->secs[i];
-        const struct keydef *t = key_tables[sec->kind];
-        for (int k = 0; t[k].name; k++)
-            if (t[k].required && !sec->key_line[k])
-                return fail(p, DFIT_EINVAL, sec->line, sec, "missing key '%s'", t[k].name);
-        if (sec->kind == K_WORKLOAD) {
-            const struct dfit_workload_spec *w = &s->workloads[sec->index];
-            if (w->mode == DFIT_MODE_SINGLE_STREAM && w->batch > 1)
-                return fail(p, DFIT_EINVAL, key_line(sec, "batch"), sec, "key 'batch': single-stream runs "
-                            "one request at a time, so batch must be 1 (got %u; use mode = offline)",
-                            w->batch);
-        }
-    }
-    if (!check_variants(p))
-        return 0;
-    return check_scenario_keys(p, &p->secs[p->scenario_sec]);
 }
 
 /* ---- entry points ----------------------------------------------------------- */
@@ -973,8 +720,9 @@ static int read_file(const char *path, char **buf, size_t *len, struct dfit_err 
         goto done;
     }
     if ((uint64_t)st.st_size > MAX_FILE_BYTES) {
-        rc = dfit_err_set(err, DFIT_EINVAL, "%s: %lld bytes is more than a scenario file may hold (%u)",
-                          path, (long long)st.st_size, MAX_FILE_BYTES);
+        rc = dfit_err_set(err, DFIT_EINVAL,
+                          "%s: %lld bytes is more than a scenario file may hold (%u)", path,
+                          (long long)st.st_size, MAX_FILE_BYTES);
         goto done;
     }
     if (!(*buf = malloc((size_t)st.st_size + 1))) {
@@ -987,7 +735,8 @@ static int read_file(const char *path, char **buf, size_t *len, struct dfit_err 
         if (r < 0 && errno == EINTR)
             continue;
         if (r <= 0) {
-            rc = dfit_err_set(err, DFIT_EIO, "%s: read failed: %s", path, r ? strerror(errno) : "file shrank");
+            rc = dfit_err_set(err, DFIT_EIO, "%s: read failed: %s", path,
+                              r ? strerror(errno) : "file shrank");
             free(*buf);
             *buf = NULL;
             goto done;
@@ -1047,10 +796,11 @@ int dfit_scenario_load(const char *path, struct dfit_scenario **out, struct dfit
         char text[80];
         line_text(buf, len, bad, text, sizeof text);
         p.err_line = 0;
-        fail(&p, DFIT_EINVAL, bad, NULL, "expected '[section]' or 'key = value', found '%s'", text);
+        dfit_scn_fail(&p, DFIT_EINVAL, bad, NULL,
+                      "expected '[section]' or 'key = value', found '%s'", text);
     }
     if (!p.err_line)
-        check_all(&p);
+        dfit_scn_check_all(&p);
     if (!p.err_line && !s->name) {
         const char *b = slash ? slash + 1 : path, *dot = strrchr(b, '.');
         if (!(s->name = strndup(b, dot && dot != b ? (size_t)(dot - b) : strlen(b))))
@@ -1112,7 +862,8 @@ void dfit_scenario_free(struct dfit_scenario *s)
     free(s);
 }
 
-const struct dfit_variant_spec *dfit_scenario_variant(const struct dfit_scenario *s, const char *name)
+const struct dfit_variant_spec *dfit_scenario_variant(const struct dfit_scenario *s,
+                                                      const char *name)
 {
     for (int i = 0; s && name && i < s->n_variants; i++)
         if (strcmp(s->variants[i].name, name) == 0)
@@ -1128,7 +879,8 @@ const struct dfit_target_spec *dfit_scenario_target(const struct dfit_scenario *
     return NULL;
 }
 
-const struct dfit_workload_spec *dfit_scenario_workload(const struct dfit_scenario *s, const char *name)
+const struct dfit_workload_spec *dfit_scenario_workload(const struct dfit_scenario *s,
+                                                        const char *name)
 {
     for (int i = 0; s && name && i < s->n_workloads; i++)
         if (strcmp(s->workloads[i].name, name) == 0)
@@ -1138,7 +890,9 @@ const struct dfit_workload_spec *dfit_scenario_workload(const struct dfit_scenar
 
 const char *dfit_workload_mode_name(enum dfit_workload_mode m)
 {
-    return m == DFIT_MODE_OFFLINE ? "offline" : m == DFIT_MODE_SINGLE_STREAM ? "single-stream" : "?";
+    return m == DFIT_MODE_OFFLINE      ? "offline"
+        : m == DFIT_MODE_SINGLE_STREAM ? "single-stream"
+                                       : "?";
 }
 
 bool dfit_scenario_synth_base(const struct dfit_scenario *s, char preset[DFIT_SYNTH_PRESET_MAX],
@@ -1153,5 +907,5 @@ bool dfit_scenario_synth_base(const struct dfit_scenario *s, char preset[DFIT_SY
     memcpy(preset, spec, n);
     preset[n] = '\0';
     *seed = s->seed;
-    return !colon || parse_u64(colon + 1, seed);
+    return !colon || dfit_scn_parse_u64(colon + 1, seed);
 }
