@@ -19,6 +19,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/args_recipe.h"
 #include "cli/cli.h"
 #include "compress/distill.h"
 #include "compress/train.h"
@@ -84,72 +85,16 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-enum { F_STEPS, F_BATCH, F_SEQ, F_LR, F_LR_MIN, F_WARMUP, F_WD, F_CLIP, F_SEED, F_N };
 
 struct opts {
     const char *teacher, *student, *out, *data, *heldout;
     bool quiet, all_tokens;
     enum dfit_type type;
     uint64_t threads, log_every, heldout_windows;
-    bool given[F_N];
+    bool given[DFIT_RF_N];
     struct dfit_train_recipe r;
     struct dfit_distill_params dp;
 };
-
-static const char *const recipe_flags[F_N] = {
-    [F_STEPS] = "--steps",   [F_BATCH] = "--batch", [F_SEQ] = "--seq",   [F_LR] = "--lr",   [F_LR_MIN] = "--lr-min",
-    [F_WARMUP] = "--warmup", [F_WD] = "--wd",       [F_CLIP] = "--clip", [F_SEED] = "--seed",
-};
-
-static int parse_recipe_flag(struct opts *o, int f, const char *name, const char *val)
-{
-    uint64_t u;
-    double x;
-    const char *v = val ? val : "(missing)";
-    switch (f) {
-    case F_STEPS:
-        if (dfit_args_u64(val, 0, UINT64_C(1) << 40, &u))
-            return usage_error("%s: expected an integer >= 0, got '%s'", name, v);
-        o->r.steps = u;
-        break;
-    case F_BATCH:
-        if (dfit_args_u64(val, 1, 65536, &u))
-            return usage_error("%s: expected an integer in 1..65536, got '%s'", name, v);
-        o->r.batch = (uint32_t)u;
-        break;
-    case F_SEQ:
-        if (dfit_args_u64(val, 1, 1u << 20, &u))
-            return usage_error("%s: expected an integer in 1..1048576, got '%s'", name, v);
-        o->r.seq = (uint32_t)u;
-        break;
-    case F_WARMUP:
-        if (dfit_args_u64(val, 0, UINT64_C(1) << 40, &u))
-            return usage_error("%s: expected an integer >= 0, got '%s'", name, v);
-        o->r.warmup = u;
-        break;
-    case F_SEED:
-        if (dfit_args_u64(val, 0, UINT64_MAX, &o->r.seed))
-            return usage_error("%s: expected an integer in 0..18446744073709551615, got '%s'", name, v);
-        break;
-    case F_LR:
-        if (dfit_args_double(val, 0.0, 1e30, &x) || x == 0.0)
-            return usage_error("%s: expected a positive number, got '%s'", name, v);
-        o->r.lr = (float)x;
-        break;
-    default: /* lr-min, wd, clip: >= 0 */
-        if (dfit_args_double(val, 0.0, 1e30, &x))
-            return usage_error("%s: expected a number >= 0, got '%s'", name, v);
-        if (f == F_LR_MIN)
-            o->r.lr_min = (float)x;
-        else if (f == F_WD)
-            o->r.weight_decay = (float)x;
-        else
-            o->r.clip = (float)x;
-        break;
-    }
-    o->given[f] = true;
-    return 0;
-}
 
 /* Parses argv into o; returns 0, or an exit status (2 usage; 0 for --help
  * with *done set). */
@@ -164,14 +109,9 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *done)
             return 0;
         }
         bool matched = false;
-        for (int k = 0; k < F_N && !matched; k++) {
-            if (!dfit_args_flag(argc, argv, &i, recipe_flags[k], &val))
-                continue;
-            int rc = parse_recipe_flag(o, k, recipe_flags[k], val);
-            if (rc)
-                return rc;
-            matched = true;
-        }
+        int rc;
+        if ((rc = dfit_recipe_flag_parse(argc, argv, &i, CMD, usage, 0, &o->r, o->given, &matched)))
+            return rc;
         if (matched)
             continue;
         const char **path = NULL;
@@ -295,18 +235,18 @@ static int finish_recipe(struct opts *o, const struct run *run)
     struct dfit_train_recipe *r = &o->r;
     const uint32_t ctx = run->student->shape.n_ctx < run->teacher->shape.n_ctx ? run->student->shape.n_ctx
                                                                                 : run->teacher->shape.n_ctx;
-    if (!o->given[F_SEQ])
+    if (!o->given[DFIT_RF_SEQ])
         r->seq = ctx < 128 ? ctx : 128;
     if (r->seq > ctx)
         return usage_error("--seq: %u exceeds the context of the student (%u) or teacher (%u)", r->seq,
                            run->student->shape.n_ctx, run->teacher->shape.n_ctx);
-    if (!o->given[F_LR])
+    if (!o->given[DFIT_RF_LR])
         r->lr = run->lin.init_path ? 3e-4f : 1e-3f;
-    if (!o->given[F_LR_MIN])
+    if (!o->given[DFIT_RF_LR_MIN])
         r->lr_min = r->lr / 10.0f;
     if (r->lr_min > r->lr)
         return usage_error("--lr-min: %g exceeds --lr %g", (double)r->lr_min, (double)r->lr);
-    if (!o->given[F_WARMUP])
+    if (!o->given[DFIT_RF_WARMUP])
         r->warmup = r->steps / 10 < 100 ? r->steps / 10 : 100;
     r->all_tokens = o->all_tokens;
     if (run->lin.init_path) {

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
+#include "cli/args_recipe.h"
 #include "cli/cli.h"
 #include "compress/checkpoint.h"
 #include "compress/synth.h"
@@ -83,14 +84,13 @@ static void on_signal(int sig)
     g_stop = 1;
 }
 
-enum { F_STEPS, F_BATCH, F_SEQ, F_LR, F_LR_MIN, F_WARMUP, F_WD, F_CLIP, F_SEED, F_N };
 
 struct opts {
     const char *out, *data, *shape, *ckpt, *resume, *init;
     bool no_ckpt, quiet, all_tokens;
     enum dfit_type type;
     uint64_t threads, ckpt_every, log_every;
-    bool given[F_N];
+    bool given[DFIT_RF_N];
     struct dfit_train_recipe r;
     /* shape flags */
     uint32_t shape_val[7];
@@ -99,60 +99,6 @@ struct opts {
 };
 
 static const char *const shape_flags[7] = {"--dim", "--layers", "--heads", "--kv-heads", "--ffn", "--vocab", "--ctx"};
-static const char *const recipe_flags[F_N] = {
-    [F_STEPS] = "--steps", [F_BATCH] = "--batch", [F_SEQ] = "--seq",   [F_LR] = "--lr",     [F_LR_MIN] = "--lr-min",
-    [F_WARMUP] = "--warmup", [F_WD] = "--wd",     [F_CLIP] = "--clip", [F_SEED] = "--seed",
-};
-
-static int parse_recipe_flag(struct opts *o, int f, const char *name, const char *val)
-{
-    uint64_t u;
-    double x;
-    const char *v = val ? val : "(missing)";
-    switch (f) {
-    case F_STEPS:
-        if (dfit_args_u64(val, 1, UINT64_C(1) << 40, &u))
-            return usage_error("%s: expected an integer >= 1, got '%s'", name, v);
-        o->r.steps = u;
-        break;
-    case F_BATCH:
-        if (dfit_args_u64(val, 1, 65536, &u))
-            return usage_error("%s: expected an integer in 1..65536, got '%s'", name, v);
-        o->r.batch = (uint32_t)u;
-        break;
-    case F_SEQ:
-        if (dfit_args_u64(val, 1, 1u << 20, &u))
-            return usage_error("%s: expected an integer in 1..1048576, got '%s'", name, v);
-        o->r.seq = (uint32_t)u;
-        break;
-    case F_WARMUP:
-        if (dfit_args_u64(val, 0, UINT64_C(1) << 40, &u))
-            return usage_error("%s: expected an integer >= 0, got '%s'", name, v);
-        o->r.warmup = u;
-        break;
-    case F_SEED:
-        if (dfit_args_u64(val, 0, UINT64_MAX, &o->r.seed))
-            return usage_error("%s: expected an integer in 0..18446744073709551615, got '%s'", name, v);
-        break;
-    case F_LR:
-        if (dfit_args_double_above(val, 0.0, 1e30, &x))
-            return usage_error("%s: expected a positive number, got '%s'", name, v);
-        o->r.lr = (float)x;
-        break;
-    default: /* lr-min, wd, clip: >= 0 */
-        if (dfit_args_double(val, 0.0, 1e30, &x))
-            return usage_error("%s: expected a number >= 0, got '%s'", name, v);
-        if (f == F_LR_MIN)
-            o->r.lr_min = (float)x;
-        else if (f == F_WD)
-            o->r.weight_decay = (float)x;
-        else
-            o->r.clip = (float)x;
-        break;
-    }
-    o->given[f] = true;
-    return 0;
-}
 
 /* Parses argv into o; returns 0, or an exit status (2 usage, 0 for --help
  * with *done set). */
@@ -178,13 +124,9 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *done)
             o->shape_val[k] = (uint32_t)v;
             o->shape_given[k] = matched = true;
         }
-        for (size_t k = 0; k < F_N && !matched; k++) {
-            if (!dfit_args_flag(argc, argv, &i, recipe_flags[k], &val))
-                continue;
-            if ((rc = parse_recipe_flag(o, (int)k, recipe_flags[k], val)))
-                return rc;
-            matched = true;
-        }
+        if (!matched &&
+            (rc = dfit_recipe_flag_parse(argc, argv, &i, CMD, usage, 1, &o->r, o->given, &matched)))
+            return rc;
         if (matched)
             continue;
         const char **path = NULL;
@@ -297,10 +239,10 @@ static int check_exclusive(const struct opts *o)
     if (o->resume && o->all_tokens)
         return usage_error("--all-tokens: not allowed with --resume (the checkpoint's recipe is used)");
     if (o->resume)
-        for (size_t k = 0; k < F_N; k++)
-            if (k != F_STEPS && o->given[k])
+        for (size_t k = 0; k < DFIT_RF_N; k++)
+            if (k != DFIT_RF_STEPS && o->given[k])
                 return usage_error("%s: not allowed with --resume (the checkpoint's recipe is used; "
-                                   "only --steps may change)", recipe_flags[k]);
+                                   "only --steps may change)", dfit_recipe_flag_names[k]);
     return 0;
 }
 
@@ -332,7 +274,7 @@ int dfit_cmd_train(int argc, char **argv)
     if (o.resume) {
         if (dfit_ckpt_load(o.resume, &m, &r, &resume_st, &err))
             goto fail;
-        if (o.given[F_STEPS]) {
+        if (o.given[DFIT_RF_STEPS]) {
             if (o.r.steps < resume_st.step) {
                 fprintf(stderr, "dfit train: --steps %" PRIu64 " is below the checkpoint's step %" PRIu64 "\n",
                         o.r.steps, resume_st.step);
@@ -355,12 +297,12 @@ int dfit_cmd_train(int argc, char **argv)
                 goto fail;
             dfit_train_model_init(m, r.seed);
         }
-        if (!o.given[F_SEQ] && r.seq > m->shape.n_ctx)
+        if (!o.given[DFIT_RF_SEQ] && r.seq > m->shape.n_ctx)
             r.seq = m->shape.n_ctx;
         r.all_tokens = o.all_tokens;
-        if (!o.given[F_LR_MIN])
+        if (!o.given[DFIT_RF_LR_MIN])
             r.lr_min = r.lr / 10.0f;
-        if (!o.given[F_WARMUP])
+        if (!o.given[DFIT_RF_WARMUP])
             r.warmup = r.steps / 10 < 100 ? r.steps / 10 : 100;
         if (r.seq > m->shape.n_ctx) {
             status = usage_error("--seq: %u exceeds the model's context length %u (--ctx)", r.seq,

@@ -1,0 +1,84 @@
+/* args_recipe.c — the recipe flags shared by train and distill (see
+ * args_recipe.h). */
+#include "cli/args_recipe.h"
+
+#include <inttypes.h>
+
+#include "cli/args.h"
+
+const char *const dfit_recipe_flag_names[DFIT_RF_N] = {
+    [DFIT_RF_STEPS] = "--steps",   [DFIT_RF_BATCH] = "--batch", [DFIT_RF_SEQ] = "--seq",
+    [DFIT_RF_LR] = "--lr",         [DFIT_RF_LR_MIN] = "--lr-min", [DFIT_RF_WARMUP] = "--warmup",
+    [DFIT_RF_WD] = "--wd",         [DFIT_RF_CLIP] = "--clip",   [DFIT_RF_SEED] = "--seed",
+};
+
+static int parse_value(int f, const char *name, const char *val, uint64_t min_steps,
+                       struct dfit_train_recipe *r, const char *cmd, void (*usage)(FILE *))
+{
+    uint64_t u;
+    double x;
+    const char *v = val ? val : "(missing)";
+#define BAD(...) dfit_args_usage_error(cmd, usage, __VA_ARGS__)
+    switch (f) {
+    case DFIT_RF_STEPS:
+        if (dfit_args_u64(val, min_steps, UINT64_C(1) << 40, &u))
+            return BAD("%s: expected an integer >= %" PRIu64 ", got '%s'", name, min_steps, v);
+        r->steps = u;
+        break;
+    case DFIT_RF_BATCH:
+        if (dfit_args_u64(val, 1, 65536, &u))
+            return BAD("%s: expected an integer in 1..65536, got '%s'", name, v);
+        r->batch = (uint32_t)u;
+        break;
+    case DFIT_RF_SEQ:
+        if (dfit_args_u64(val, 1, 1u << 20, &u))
+            return BAD("%s: expected an integer in 1..1048576, got '%s'", name, v);
+        r->seq = (uint32_t)u;
+        break;
+    case DFIT_RF_WARMUP:
+        if (dfit_args_u64(val, 0, UINT64_C(1) << 40, &u))
+            return BAD("%s: expected an integer >= 0, got '%s'", name, v);
+        r->warmup = u;
+        break;
+    case DFIT_RF_SEED:
+        if (dfit_args_u64(val, 0, UINT64_MAX, &r->seed))
+            return BAD("%s: expected an integer in 0..18446744073709551615, got '%s'", name, v);
+        break;
+    case DFIT_RF_LR:
+        if (dfit_args_double_above(val, 0.0, 1e30, &x))
+            return BAD("%s: expected a positive number, got '%s'", name, v);
+        r->lr = (float)x;
+        break;
+    default: /* lr-min, wd, clip: >= 0 */
+        if (dfit_args_double(val, 0.0, 1e30, &x))
+            return BAD("%s: expected a number >= 0, got '%s'", name, v);
+        if (f == DFIT_RF_LR_MIN)
+            r->lr_min = (float)x;
+        else if (f == DFIT_RF_WD)
+            r->weight_decay = (float)x;
+        else
+            r->clip = (float)x;
+        break;
+    }
+#undef BAD
+    return 0;
+}
+
+int dfit_recipe_flag_parse(int argc, char **argv, int *i, const char *cmd, void (*usage)(FILE *),
+                           uint64_t min_steps, struct dfit_train_recipe *r,
+                           bool given[DFIT_RF_N], bool *matched)
+{
+    const char *val = NULL;
+    *matched = false;
+    for (int f = 0; f < DFIT_RF_N; f++) {
+        if (!dfit_args_flag(argc, argv, i, dfit_recipe_flag_names[f], &val))
+            continue;
+        *matched = true;
+        int rc = parse_value(f, dfit_recipe_flag_names[f], val, min_steps, r, cmd, usage);
+        if (rc)
+            return rc;
+        given[f] = true;
+        return 0;
+    }
+    return 0;
+}
