@@ -128,8 +128,9 @@ int dfit_calib_tokens(const struct dfit_gguf *g, const char *source, uint32_t n_
         goto fail;
     rc = dfit_tokenizer_encode(tok, text, len, 0, ids, n_tokens, &n_ids, err);
     if (rc == DFIT_ERANGE && n_ids > n_tokens) {
-        n_ids = n_tokens; /* the file holds more than needed */
+        n_ids = n_tokens; /* the file holds more than needed: not an error */
         rc = 0;
+        dfit_err_clear(err);
     }
     if (rc) {
         dfit_err_prefix(err, "%s", source);

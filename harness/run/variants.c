@@ -215,7 +215,6 @@ static int materialize_compress(struct ctx *c, const struct dfit_variant_spec *v
     uint64_t t0 = dfit_now_ns();
     if ((rc = dfit_compress_file(parent->path, f->path, &cp, NULL, err)))
         return dfit_err_prefix(err, "building variant '%s'", v->name);
-    dfit_err_clear(err); /* a step that recovered (calibration text longer than needed) may leave a message */
     f->build_ns = dfit_now_ns() - t0;
     f->built = true;
     return 0;
