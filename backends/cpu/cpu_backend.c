@@ -291,13 +291,21 @@ static int cpu_load(const struct dfit_model *m, const struct dfit_backend_params
     if (kern_on && resident_on) {
         /* the streamed matrices copied onto huge pages (resident.h): timed too */
         const uint64_t t0 = dfit_now_ns();
-        if ((rc = dfit_resident_create(m, c->tp, replaced_by_repack, c->sparse, &c->resident,
-                                       err)))
+        rc = dfit_resident_create(m, c->tp, replaced_by_repack, c->sparse, &c->resident, err);
+        if (rc == DFIT_ENOMEM) {
+            /* no room for a second copy (a memory-capped target): read the
+             * mapping, as "+mmap" would; the kernels string says so */
+            dfit_err_clear(err);
+            rc = 0;
+        } else if (rc) {
             goto fail;
+        }
         prepare_ns += dfit_now_ns() - t0;
-        c->m = &c->resident->model;
-        if (c->sparse)
-            c->sparse->m = c->m; /* its lookups go by the layer array's addresses */
+        if (c->resident) {
+            c->m = &c->resident->model;
+            if (c->sparse)
+                c->sparse->m = c->m; /* its lookups go by the layer array's addresses */
+        }
     }
 
     if (r) {

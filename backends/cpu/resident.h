@@ -20,7 +20,10 @@
  *
  * Off with kernels "SET+mmap" or DFIT_CPU_RESIDENT=0 (then the fast path
  * reads the mapping, as the reference path always does).
- * Failure: DFIT_ENOMEM when the copy cannot be allocated; nothing leaks.
+ * Failure: DFIT_ENOMEM when the copy cannot be allocated (nothing leaks);
+ * the CPU backend then reads the mapping instead, as with "+mmap", and its
+ * kernels string says "+mmap" — so a target under a memory cap (the
+ * runner's RLIMIT_AS counts the mapping and the copy) still runs.
  * Non-goals: converting or repacking formats (sparse.h does that for
  * pruned matrices), NUMA placement.
  */

@@ -14,7 +14,10 @@
  *   (e) a forward pass (prefill then decode) from the resident copy gives
  *       logits bit-identical to the same kernels on the mapping; the load
  *       report times the copy as preparation and appends "+mmap" to the
- *       kernels of a run from the mapping.
+ *       kernels of a run from the mapping;
+ *   (f) under an address-space cap with no room for the copy (as the
+ *       runner caps a worker), the backend still loads, reads the mapping
+ *       and says "+mmap" (not under ASan: sanitizer.h).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -25,12 +28,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "backend.h"
 #include "compress/synth.h"
 #include "cpu/resident.h"
 #include "cpu_run_fixture.h"
+#include "sanitizer.h"
 #include "model/gguf.h"
 #include "model/llama.h"
 #include "util/threadpool.h"
@@ -220,6 +226,80 @@ static void test_forward_identical(void **state)
     free(b);
 }
 
+/* ---- (f) no room for the copy ------------------------------------------------------- */
+
+#if !DFIT_UNDER_ASAN
+static uint64_t vm_bytes(void)
+{
+    FILE *f = fopen("/proc/self/statm", "r");
+    unsigned long long pages = 0;
+    if (f) {
+        if (fscanf(f, "%llu", &pages) != 1)
+            pages = 0;
+        fclose(f);
+    }
+    return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
+}
+
+/* A 4-layer model of about 80 MB in F32, its file mapped, then the
+ * address space capped 24 MiB above what is in use: enough for the KV
+ * cache and scratch of a one-thread load, not for an 80 MB copy. */
+static void test_fallback_under_cap(void **state)
+{
+    (void)state;
+    struct dfit_err err = {0};
+    char big[128];
+    snprintf(big, sizeof big, "%s/big.gguf", tmpdir);
+    struct dfit_synth_params sp = {.seed = 3, .name = "test", .type = DFIT_TYPE_F32};
+    sp.shape = (struct dfit_synth_shape){.n_embd = 512, .n_layer = 4, .n_ff = 2048, .n_head = 8,
+                                         .n_head_kv = 8, .n_vocab = 8000, .n_ctx = 64,
+                                         .rms_eps = 1e-5f, .rope_freq_base = 10000.0f};
+    if (dfit_synth_write(&sp, big, &err))
+        fail_msg("%s", err.msg);
+    int fds[2];
+    assert_int_equal(pipe(fds), 0);
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        close(fds[0]);
+        struct dfit_model *m = NULL;
+        if (dfit_model_open(big, &m, &err))
+            _exit(100);
+        struct rlimit rl;
+        rl.rlim_cur = rl.rlim_max = vm_bytes() + (24u << 20);
+        if (setrlimit(RLIMIT_AS, &rl) != 0)
+            _exit(101);
+        const struct dfit_backend_ops *cpu = dfit_backend_find("cpu");
+        struct dfit_backend_params p = {.n_threads = 1, .n_ctx = 16, .n_seq = 1, .n_batch_max = 4,
+                                        .kernels = "scalar"};
+        void *ctx = NULL;
+        struct dfit_load_report rep;
+        if (cpu->load(m, &p, &ctx, &rep, &err))
+            _exit(102);
+        float *logits = malloc((size_t)m->hp.n_vocab * sizeof *logits);
+        int32_t tok = 5, pos = 0, seq = 0;
+        struct dfit_batch b = {.n_tokens = 1, .token = &tok, .pos = &pos, .seq = &seq};
+        if (!logits || cpu->forward(ctx, &b, logits, &err))
+            _exit(103);
+        ssize_t n = write(fds[1], rep.kernels, strlen(rep.kernels) + 1);
+        (void)n;
+        _exit(0);
+    }
+    close(fds[1]);
+    char kernels[160] = "";
+    ssize_t got = read(fds[0], kernels, sizeof kernels - 1);
+    close(fds[0]);
+    int st = 0;
+    assert_int_equal(waitpid(pid, &st, 0), pid);
+    unlink(big);
+    assert_true(WIFEXITED(st));
+    if (WEXITSTATUS(st) != 0)
+        fail_msg("child exited %d", WEXITSTATUS(st));
+    assert_true(got > 1);
+    assert_string_equal(kernels, "scalar+mmap");
+}
+#endif
+
 /* ---- setup ------------------------------------------------------------------- */
 
 static int group_setup(void **state)
@@ -264,6 +344,9 @@ int main(void)
         cmocka_unit_test(test_copy),
         cmocka_unit_test(test_buffer_not_released),
         cmocka_unit_test(test_forward_identical),
+#if !DFIT_UNDER_ASAN
+        cmocka_unit_test(test_fallback_under_cap),
+#endif
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
