@@ -340,19 +340,6 @@ static void test_failures_are_reported(void **state)
     assert_non_null(strstr(r.reason, "/nonexistent/model.gguf"));
 }
 
-/* Virtual memory of this process now, from /proc/self/statm. */
-static uint64_t vm_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long pages = 0;
-    if (f) {
-        if (fscanf(f, "%llu", &pages) != 1)
-            pages = 0;
-        fclose(f);
-    }
-    return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 #if !DFIT_UNDER_ASAN /* see sanitizer.h */
 /* A cell whose KV cache and scratch (512 sequences of 100-token prompts:
  * over 150 MB) do not fit a worker capped 48 MiB above its current size:
@@ -367,7 +354,7 @@ static void test_oom_under_rlimit(void **state)
     if (pid == 0) {
         close(fds[0]);
         struct rlimit rl;
-        rl.rlim_cur = rl.rlim_max = vm_bytes() + (48u << 20);
+        rl.rlim_cur = rl.rlim_max = test_vm_bytes() + (48u << 20);
         if (setrlimit(RLIMIT_AS, &rl) != 0)
             _exit(100);
         struct dfit_target_spec t = target(NAN);

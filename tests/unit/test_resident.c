@@ -229,18 +229,6 @@ static void test_forward_identical(void **state)
 /* ---- (f) no room for the copy ------------------------------------------------------- */
 
 #if !DFIT_UNDER_ASAN
-static uint64_t vm_bytes(void)
-{
-    FILE *f = fopen("/proc/self/statm", "r");
-    unsigned long long pages = 0;
-    if (f) {
-        if (fscanf(f, "%llu", &pages) != 1)
-            pages = 0;
-        fclose(f);
-    }
-    return (uint64_t)pages * (uint64_t)sysconf(_SC_PAGESIZE);
-}
-
 /* A 4-layer model of about 80 MB in F32, its file mapped, then the
  * address space capped 24 MiB above what is in use: enough for the KV
  * cache and scratch of a one-thread load, not for an 80 MB copy. */
@@ -266,7 +254,7 @@ static void test_fallback_under_cap(void **state)
         if (dfit_model_open(big, &m, &err))
             _exit(100);
         struct rlimit rl;
-        rl.rlim_cur = rl.rlim_max = vm_bytes() + (24u << 20);
+        rl.rlim_cur = rl.rlim_max = test_vm_bytes() + (24u << 20);
         if (setrlimit(RLIMIT_AS, &rl) != 0)
             _exit(101);
         const struct dfit_backend_ops *cpu = dfit_backend_find("cpu");
