@@ -291,7 +291,9 @@ static int cpu_load(const struct dfit_model *m, const struct dfit_backend_params
     if (kern_on && resident_on) {
         /* the streamed matrices copied onto huge pages (resident.h): timed too */
         const uint64_t t0 = dfit_now_ns();
-        rc = dfit_resident_create(m, c->tp, replaced_by_repack, c->sparse, &c->resident, err);
+        const bool q4_x4 = c->kern.fmt[DFIT_KFMT_Q4_0_X4].rows != NULL;
+        rc = dfit_resident_create(m, c->tp, q4_x4, replaced_by_repack, c->sparse, &c->resident,
+                                  err);
         if (rc == DFIT_ENOMEM) {
             /* no room for a second copy (a memory-capped target): read the
              * mapping, as "+mmap" would; the kernels string says so */

@@ -4,7 +4,9 @@
  *         (Q8_0 w+128, Q4_0 the raw nibbles) against the signed activation
  *         quants, each dword lane started at -offset * (its 4 activation
  *         quants), so it ends holding the exact signed partial sum of its 4
- *         products; one FMA per step scales it by d_w*d_x.
+ *         products; one FMA per step scales it by d_w*d_x. Q4_0 regrouped
+ *         by 4 blocks (DFIT_TYPE_Q4_0_X4, the resident copy's) steps a
+ *         whole 64-byte group of quants at a time.
  *   gemm: 32-row panels with rows in lanes: each dword lane holds 4
  *         consecutive quants of one row, stored unsigned (Q8_0 as w+128,
  *         Q4_0 as the raw nibble); vpdpbusd against 4 broadcast activation
@@ -169,6 +171,106 @@ T_512VNNI static void rows_q4_0(float *out, int64_t ldo, const struct dfit_weigh
     q_rows(out, ldo, w, r0, r1, a, t0, t1, 1);
 }
 
+/* ---- rows: Q4_0 regrouped by 4 blocks (DFIT_TYPE_Q4_0_X4) -------------------- */
+
+/* NR rows x NC tokens, a group of 4 blocks (128 weights) per step: one
+ * 64-byte load of the group's quants, split into low and high nibbles; the
+ * 4 blocks' activation quants split to match (each block's elements 0-15
+ * against its low nibbles, 16-31 against its high ones), so dword lanes
+ * 4i..4i+3 hold block i's partial sums, lane 4i starting from the block's
+ * correction -8*sum(x). One FMA per step scales the lanes by d_w*d_x,
+ * widened from the group's 4 scales. Per row and 128 weights: 12
+ * operations, where the two-block form takes 28. */
+T_512VNNI INLINE void q4x4_rows_tile(float *out, int64_t ldo, const uint8_t *w0, size_t ws,
+                                     const struct dfit_act *a, int64_t t, int64_t ng, const int NR,
+                                     const int NC)
+{
+    __m512 acc[4][4];
+    const int8_t *xq[4];
+    const float *xd[4];
+    const int32_t *xcor[4];
+#pragma GCC unroll 4
+    for (int j = 0; j < NC; j++) {
+        xq[j] = dfit_act_q8_qs(a, t + j);
+        xd[j] = dfit_act_q8_d(a, t + j);
+        xcor[j] = dfit_act_q8_corr(a, t + j);
+#pragma GCC unroll 4
+        for (int i = 0; i < NR; i++)
+            acc[i][j] = _mm512_setzero_ps();
+    }
+    /* qwords of two blocks' activations A (b, b+1) and B (b+2, b+3) */
+    const __m512i lo_idx = _mm512_set_epi64(13, 12, 9, 8, 5, 4, 1, 0);
+    const __m512i hi_idx = _mm512_set_epi64(15, 14, 11, 10, 7, 6, 3, 2);
+    const __m512i sidx = _mm512_set_epi32(3, 3, 3, 3, 2, 2, 2, 2, 1, 1, 1, 1, 0, 0, 0, 0);
+    const __m512i cidx = _mm512_set_epi32(0, 0, 0, 3, 0, 0, 0, 2, 0, 0, 0, 1, 0, 0, 0, 0);
+    const __m512i m4 = _mm512_set1_epi8(0x0f);
+    struct prefetcher pf = prefetch_start(w0, NR * ws, ng);
+    for (int64_t g = 0; g < ng; g++) {
+        prefetch_step(&pf, g);
+        __m512i xl[4], xh[4], xc[4];
+        __m128 dx[4];
+#pragma GCC unroll 4
+        for (int j = 0; j < NC; j++) {
+            const int8_t *q = xq[j] + g * 4 * DFIT_QK;
+            const __m512i A = _mm512_load_si512((const void *)q);
+            const __m512i B = _mm512_load_si512((const void *)(q + 64));
+            xl[j] = _mm512_permutex2var_epi64(A, lo_idx, B);
+            xh[j] = _mm512_permutex2var_epi64(A, hi_idx, B);
+            xc[j] = _mm512_maskz_permutexvar_epi32(
+                0x1111, cidx,
+                _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(xcor[j] + 4 * g))));
+            dx[j] = _mm_loadu_ps(xd[j] + 4 * g);
+        }
+#pragma GCC unroll 4
+        for (int i = 0; i < NR; i++) {
+            const uint8_t *grp = w0 + i * ws + g * DFIT_Q4_0_X4_GROUP;
+            const __m512i v = _mm512_loadu_si512((const void *)grp);
+            const __m512i lo = _mm512_and_si512(v, m4);
+            const __m512i hi = _mm512_and_si512(_mm512_srli_epi16(v, 4), m4);
+            const __m128 dw = _mm_cvtph_ps(_mm_loadl_epi64((const __m128i *)(grp + 64)));
+#pragma GCC unroll 4
+            for (int j = 0; j < NC; j++) {
+                const __m512i p =
+                    _mm512_dpbusd_epi32(_mm512_dpbusd_epi32(xc[j], lo, xl[j]), hi, xh[j]);
+                const __m512 sc =
+                    _mm512_permutexvar_ps(sidx, _mm512_castps128_ps512(_mm_mul_ps(dw, dx[j])));
+                acc[i][j] = _mm512_fmadd_ps(_mm512_cvtepi32_ps(p), sc, acc[i][j]);
+            }
+        }
+    }
+#pragma GCC unroll 4
+    for (int i = 0; i < NR; i++)
+#pragma GCC unroll 4
+        for (int j = 0; j < NC; j++)
+            out[j * ldo + i] = _mm512_reduce_add_ps(acc[i][j]);
+}
+
+#define X4_SWITCH(NR, ...)                                                                         \
+    switch (nt) {                                                                                  \
+    case 1: q4x4_rows_tile(__VA_ARGS__, NR, 1); break;                                             \
+    case 2: q4x4_rows_tile(__VA_ARGS__, NR, 2); break;                                             \
+    case 3: q4x4_rows_tile(__VA_ARGS__, NR, 3); break;                                             \
+    default: q4x4_rows_tile(__VA_ARGS__, NR, 4); break;                                            \
+    }
+
+T_512VNNI static void rows_q4_0_x4(float *out, int64_t ldo, const struct dfit_weight *w,
+                                   int64_t r0, int64_t r1, const struct dfit_act *a, int64_t t0,
+                                   int64_t t1)
+{
+    const int64_t ng = w->n_in / (4 * DFIT_QK);
+    const uint8_t *wd = w->data;
+    for (int64_t t = t0; t < t1; t += 4) {
+        const int nt = (int)(t1 - t < 4 ? t1 - t : 4);
+        int64_t r = r0;
+        for (; r + 4 <= r1; r += 4)
+            X4_SWITCH(4, out + t * ldo + r, ldo, wd + (size_t)r * w->row_bytes, w->row_bytes, a, t,
+                      ng)
+        for (; r < r1; r++)
+            X4_SWITCH(1, out + t * ldo + r, ldo, wd + (size_t)r * w->row_bytes, w->row_bytes, a, t,
+                      ng)
+    }
+}
+
 /* ---- gemm: packing ------------------------------------------------------------ */
 
 static size_t panel_bytes_q(int64_t n_in)
@@ -176,27 +278,41 @@ static size_t panel_bytes_q(int64_t n_in)
     return (size_t)(n_in / DFIT_QK) * PBLOCK;
 }
 
-/* Block b of a row as 32 unsigned quants: Q8_0 as w+128, Q4_0 nibbles. */
-T_512VNNI INLINE __m256i q_block_u8(const uint8_t *row, int64_t b, const int q4)
+/* Weight layouts the gemm packer reads. */
+enum { LAYOUT_Q8_0, LAYOUT_Q4_0, LAYOUT_Q4_0_X4 };
+
+/* The quants and the fp16 scale of block b of a row. */
+static inline const uint8_t *blk_qs(const uint8_t *row, int64_t b, const int layout)
 {
-    if (q4) {
-        const struct dfit_block_q4_0 *blk = (const struct dfit_block_q4_0 *)row + b;
-        const __m128i q = _mm_loadu_si128((const __m128i *)blk->qs);
+    if (layout == LAYOUT_Q4_0_X4)
+        return row + (size_t)(b / 4) * DFIT_Q4_0_X4_GROUP + (size_t)(b % 4) * 16;
+    return row + (size_t)b * (layout == LAYOUT_Q4_0 ? 18 : 34) + 2;
+}
+static inline const uint8_t *blk_d(const uint8_t *row, int64_t b, const int layout)
+{
+    if (layout == LAYOUT_Q4_0_X4)
+        return row + (size_t)(b / 4) * DFIT_Q4_0_X4_GROUP + 64 + (size_t)(b % 4) * 2;
+    return row + (size_t)b * (layout == LAYOUT_Q4_0 ? 18 : 34);
+}
+
+/* Block b of a row as 32 unsigned quants: Q8_0 as w+128, Q4_0 nibbles. */
+T_512VNNI INLINE __m256i q_block_u8(const uint8_t *row, int64_t b, const int layout)
+{
+    if (layout != LAYOUT_Q8_0) {
+        const __m128i q = _mm_loadu_si128((const __m128i *)blk_qs(row, b, layout));
         const __m128i lo = _mm_and_si128(q, _mm_set1_epi8(0x0f));
         const __m128i hi = _mm_and_si128(_mm_srli_epi16(q, 4), _mm_set1_epi8(0x0f));
         return _mm256_set_m128i(hi, lo);
     }
-    const struct dfit_block_q8_0 *blk = (const struct dfit_block_q8_0 *)row + b;
-    return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)blk->qs),
+    return _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)blk_qs(row, b, layout)),
                             _mm256_set1_epi8((char)0x80));
 }
 
 T_512VNNI INLINE void pack_q(void *panel, const struct dfit_weight *w, int64_t r0, int nr,
-                             const int q4)
+                             const int layout)
 {
     uint8_t *p = panel;
     const int64_t nb = w->n_in / DFIT_QK;
-    const size_t bb = q4 ? sizeof(struct dfit_block_q4_0) : sizeof(struct dfit_block_q8_0);
     for (int h = 0; h < PANEL / 16; h++) {
         const uint8_t *rows[16];
         for (int i = 0; i < 16; i++) {
@@ -212,8 +328,8 @@ T_512VNNI INLINE void pack_q(void *panel, const struct dfit_weight *w, int64_t r
                     r[i] = _mm512_setzero_ps();
                     continue;
                 }
-                __m256i lo = q_block_u8(rows[i], b, q4);
-                __m256i hi = two ? q_block_u8(rows[i], b + 1, q4) : _mm256_setzero_si256();
+                __m256i lo = q_block_u8(rows[i], b, layout);
+                __m256i hi = two ? q_block_u8(rows[i], b + 1, layout) : _mm256_setzero_si256();
                 r[i] = _mm512_castsi512_ps(_mm512_inserti64x4(_mm512_castsi256_si512(lo), hi, 1));
             }
             transpose16_ps(r);
@@ -230,8 +346,7 @@ T_512VNNI INLINE void pack_q(void *panel, const struct dfit_weight *w, int64_t r
         for (int i = 0; i < PANEL; i++) {
             dfit_fp16 h16 = 0;
             if (i < nr)
-                memcpy(&h16,
-                       (const uint8_t *)w->data + (size_t)(r0 + i) * w->row_bytes + (size_t)b * bb,
+                memcpy(&h16, blk_d((const uint8_t *)w->data + (size_t)(r0 + i) * w->row_bytes, b, layout),
                        sizeof h16);
             d[i] = _cvtsh_ss(h16);
         }
@@ -240,12 +355,17 @@ T_512VNNI INLINE void pack_q(void *panel, const struct dfit_weight *w, int64_t r
 
 T_512VNNI static void pack_q8_0(void *panel, const struct dfit_weight *w, int64_t r0, int nr)
 {
-    pack_q(panel, w, r0, nr, 0);
+    pack_q(panel, w, r0, nr, LAYOUT_Q8_0);
 }
 
 T_512VNNI static void pack_q4_0(void *panel, const struct dfit_weight *w, int64_t r0, int nr)
 {
-    pack_q(panel, w, r0, nr, 1);
+    pack_q(panel, w, r0, nr, LAYOUT_Q4_0);
+}
+
+T_512VNNI static void pack_q4_0_x4(void *panel, const struct dfit_weight *w, int64_t r0, int nr)
+{
+    pack_q(panel, w, r0, nr, LAYOUT_Q4_0_X4);
 }
 
 /* ---- gemm: micro-kernel ----------------------------------------------------------- */
@@ -324,10 +444,10 @@ void dfit_kern_init_avx512_quant(struct dfit_kern *k, const struct dfit_cpu_feat
 {
     if (!f->avx512_vnni)
         return; /* the AVX2 kernels stay */
-    const dfit_kern_rows_fn rows[2] = {rows_q8_0, rows_q4_0};
-    const dfit_kern_pack_fn pack[2] = {pack_q8_0, pack_q4_0};
-    const int32_t q_off[2] = {128, 8};
-    for (int i = 0; i < 2; i++) {
+    const dfit_kern_rows_fn rows[3] = {rows_q8_0, rows_q4_0, rows_q4_0_x4};
+    const dfit_kern_pack_fn pack[3] = {pack_q8_0, pack_q4_0, pack_q4_0_x4};
+    const int32_t q_off[3] = {128, 8, 8};
+    for (int i = 0; i < 3; i++) {
         struct dfit_kern_fmt *fm = &k->fmt[DFIT_KFMT_Q8_0 + i];
         fm->act = DFIT_ACT_Q8;
         fm->q_off = q_off[i];

@@ -47,8 +47,24 @@ enum dfit_kfmt {
     DFIT_KFMT_BF16,
     DFIT_KFMT_Q8_0,
     DFIT_KFMT_Q4_0,
+    DFIT_KFMT_Q4_0_X4,
     DFIT_KFMT_COUNT
 };
+
+/* Q4_0 regrouped for decode, as the resident copy holds it (resident.h)
+ * where the kernel set has kernels for it: each row's blocks in groups of
+ * 4, a group being the 4 blocks' 16-byte quants (64 bytes) then their 4
+ * fp16 scales (8 bytes) — 72 bytes, as 4 blocks take in the file, so a
+ * row keeps its size. One 64-byte load then covers 128 weights. Only for
+ * rows of a multiple of 128 weights; in memory only, never in a file (the
+ * value is outside GGUF's type ids). */
+#define DFIT_TYPE_Q4_0_X4 ((enum dfit_type)0x4000)
+#define DFIT_Q4_0_X4_GROUP 72 /* bytes per 4 blocks */
+
+/* Rows of Q4_0 (n_in a multiple of 128) regrouped into DFIT_TYPE_Q4_0_X4:
+ * rows [r0, r1) of src, each row_bytes long, into dst (same offsets). */
+void dfit_q4_0_x4_repack(uint8_t *dst, const uint8_t *src, size_t row_bytes, int64_t n_in,
+                         int64_t r0, int64_t r1);
 
 /* The table index of type t, or -1 for a type without kernels. */
 int dfit_kfmt_of(enum dfit_type t);

@@ -17,6 +17,8 @@
 
 int dfit_kfmt_of(enum dfit_type t)
 {
+    if (t == DFIT_TYPE_Q4_0_X4)
+        return DFIT_KFMT_Q4_0_X4;
     switch (t) {
     case DFIT_TYPE_F32: return DFIT_KFMT_F32;
     case DFIT_TYPE_F16: return DFIT_KFMT_F16;
@@ -63,6 +65,22 @@ static int check_needs(const char *set, const struct feature_need *need, size_t 
                                 "DFIT_CPU_FEATURES hides)",
                                 set, need[i].name);
     return 0;
+}
+
+void dfit_q4_0_x4_repack(uint8_t *dst, const uint8_t *src, size_t row_bytes, int64_t n_in,
+                         int64_t r0, int64_t r1)
+{
+    const int64_t n_grp = n_in / (4 * DFIT_QK);
+    for (int64_t r = r0; r < r1; r++) {
+        const struct dfit_block_q4_0 *blk =
+            (const struct dfit_block_q4_0 *)(src + (size_t)r * row_bytes);
+        uint8_t *g = dst + (size_t)r * row_bytes;
+        for (int64_t gi = 0; gi < n_grp; gi++, blk += 4, g += DFIT_Q4_0_X4_GROUP)
+            for (int i = 0; i < 4; i++) {
+                memcpy(g + 16 * i, blk[i].qs, 16);
+                memcpy(g + 64 + 2 * i, &blk[i].d, 2);
+            }
+    }
 }
 
 bool dfit_kern_option(const char *kernels, const char *suffix, char *set, size_t n)

@@ -48,6 +48,7 @@ static int streamed(const struct dfit_model *src, struct dfit_model *dst,
 struct copy_job {
     struct dfit_weight **w;  /* the copy's weights, data still pointing at the source */
     uint8_t **dst;           /* [n] destination of each */
+    bool *x4;                /* [n] regroup this Q4_0 matrix (kernels.h) rather than copy */
     int n;
     bool release;            /* MADV_DONTNEED the source ranges afterwards */
 };
@@ -64,16 +65,25 @@ static void copy_task(void *arg, int ith, int nth)
     const struct copy_job *j = arg;
     const long page = sysconf(_SC_PAGESIZE);
     for (int i = 0; i < j->n; i++) {
-        const size_t nb = weight_bytes(j->w[i]);
+        const struct dfit_weight *w = j->w[i];
+        const size_t nb = weight_bytes(w);
+        const uint8_t *src = w->data;
         long lo, hi;
-        dfit_split_range((long)((nb + 4095) / 4096), ith, nth, &lo, &hi);
-        size_t a = (size_t)lo * 4096, b = (size_t)hi * 4096;
-        if (b > nb)
-            b = nb;
+        size_t a, b;
+        if (j->x4[i]) { /* whole rows */
+            dfit_split_range((long)w->n_out, ith, nth, &lo, &hi);
+            dfit_q4_0_x4_repack(j->dst[i], src, w->row_bytes, w->n_in, lo, hi);
+            a = (size_t)lo * w->row_bytes;
+            b = (size_t)hi * w->row_bytes;
+        } else { /* pages */
+            dfit_split_range((long)((nb + 4095) / 4096), ith, nth, &lo, &hi);
+            a = (size_t)lo * 4096;
+            b = (size_t)hi * 4096 < nb ? (size_t)hi * 4096 : nb;
+            if (a < b)
+                memcpy(j->dst[i] + a, src + a, b - a);
+        }
         if (a >= b)
             continue;
-        const uint8_t *src = j->w[i]->data;
-        memcpy(j->dst[i] + a, src + a, b - a);
         if (j->release && page > 0) {
             /* whole pages inside [a, b) only: a neighbour may still be read */
             uintptr_t s = ((uintptr_t)(src + a) + (uintptr_t)page - 1) & ~((uintptr_t)page - 1);
@@ -84,7 +94,7 @@ static void copy_task(void *arg, int ith, int nth)
     }
 }
 
-int dfit_resident_create(const struct dfit_model *m, struct dfit_threadpool *tp,
+int dfit_resident_create(const struct dfit_model *m, struct dfit_threadpool *tp, bool q4_x4,
                          bool (*skip)(void *user, const struct dfit_weight *w), void *user,
                          struct dfit_resident **out, struct dfit_err *err)
 {
@@ -93,7 +103,8 @@ int dfit_resident_create(const struct dfit_model *m, struct dfit_threadpool *tp,
     const int cap = (int)m->hp.n_layer * 7 + 1;
     struct dfit_weight **w = calloc((size_t)cap, sizeof *w);
     uint8_t **dst = calloc((size_t)cap, sizeof *dst);
-    if (!r || !w || !dst)
+    bool *x4 = calloc((size_t)cap, sizeof *x4);
+    if (!r || !w || !dst || !x4)
         goto nomem;
     r->model = *m;
     r->layers = malloc((size_t)m->hp.n_layer * sizeof *r->layers);
@@ -117,6 +128,7 @@ int dfit_resident_create(const struct dfit_model *m, struct dfit_threadpool *tp,
         if (weight_bytes(sw[i]) == 0 || (skip && skip(user, sw[i])))
             continue;
         w[n] = dw[i];
+        x4[n] = q4_x4 && sw[i]->type == DFIT_TYPE_Q4_0 && sw[i]->n_in % (4 * DFIT_QK) == 0;
         total = (total + ALIGN - 1) / ALIGN * ALIGN;
         dst[n] = (uint8_t *)(uintptr_t)total; /* an offset until the mapping exists */
         total += weight_bytes(sw[i]);
@@ -127,6 +139,7 @@ int dfit_resident_create(const struct dfit_model *m, struct dfit_threadpool *tp,
     if (n == 0) {
         free(w);
         free(dst);
+        free(x4);
         *out = r;
         return 0;
     }
@@ -145,18 +158,26 @@ int dfit_resident_create(const struct dfit_model *m, struct dfit_threadpool *tp,
     for (int i = 0; i < n; i++)
         dst[i] = base + (uintptr_t)dst[i];
 
-    struct copy_job job = {.w = w, .dst = dst, .n = n, .release = m->gguf && m->gguf->file_mapped};
+    struct copy_job job = {
+        .w = w, .dst = dst, .x4 = x4, .n = n, .release = m->gguf && m->gguf->file_mapped};
     dfit_threadpool_run(tp, copy_task, &job);
-    for (int i = 0; i < n; i++)
+    for (int i = 0; i < n; i++) {
         w[i]->data = dst[i];
+        if (x4[i]) {
+            w[i]->type = DFIT_TYPE_Q4_0_X4;
+            r->n_x4++;
+        }
+    }
     r->bytes = total;
     free(w);
     free(dst);
+    free(x4);
     *out = r;
     return 0;
 nomem:
     free(w);
     free(dst);
+    free(x4);
     dfit_resident_free(r);
     return dfit_err_set(err, DFIT_ENOMEM,
                         "cpu backend: cannot allocate the resident copy of the weights "

@@ -10,8 +10,13 @@
  * (llama.cpp's --no-mmap, every GPU runtime's upload).
  *
  * What is copied: every matrix the forward pass streams (the seven block
- * projections and the output matrix), byte for byte, so kernels see the
- * same format and results are bit-identical to running from the mapping.
+ * projections and the output matrix), byte for byte — except that, when
+ * the kernel set has kernels for it (q4_x4), a Q4_0 matrix whose rows hold
+ * a multiple of 128 weights is regrouped by 4 blocks (DFIT_TYPE_Q4_0_X4,
+ * kernels.h: same bytes, same size, another order), which decode reads
+ * with one load per 128 weights. Byte-for-byte copies give results
+ * bit-identical to running from the mapping; regrouped Q4_0 the same
+ * integer block sums, summed in another float order.
  * Norm vectors and the token embedding (one row read per token; unless it
  * is tied to the output) stay in the mapping, as do matrices a sparse
  * repack replaces (`skip`). After its copy is made, each mapped range is
@@ -44,6 +49,7 @@ struct dfit_resident {
     void *map;                       /* the anonymous mapping */
     size_t map_bytes;
     uint64_t bytes;                  /* matrix bytes copied */
+    int n_x4;                        /* matrices regrouped to DFIT_TYPE_Q4_0_X4 */
     bool huge;                       /* the kernel accepted MADV_HUGEPAGE */
 };
 
@@ -53,9 +59,9 @@ struct dfit_resident {
 bool dfit_resident_wanted(const char *kernels, char *set, size_t n);
 
 /* Copies m's streamed matrices, except those skip(user, w) is true for, on
- * tp's threads. The copy's model shares m's GGUF and names; it lives until
+ * tp's threads; q4_x4: regroup Q4_0 matrices where rows allow. The copy's model shares m's GGUF and names; it lives until
  * dfit_resident_free, and m must outlive it. */
-int dfit_resident_create(const struct dfit_model *m, struct dfit_threadpool *tp,
+int dfit_resident_create(const struct dfit_model *m, struct dfit_threadpool *tp, bool q4_x4,
                          bool (*skip)(void *user, const struct dfit_weight *w), void *user,
                          struct dfit_resident **out, struct dfit_err *err);
 void dfit_resident_free(struct dfit_resident *r); /* accepts NULL */

@@ -114,12 +114,19 @@ static void test_select(void **state)
     f.avx512_vnni = false;
     assert_int_equal(dfit_kern_select("avx512", &f, &k, &err), 0);
     assert_string_equal(k.name, "avx512");
-    /* every table entry is filled */
+    /* every table entry is filled, but regrouped Q4_0 only where VNNI is */
     for (int i = 0; i < DFIT_KFMT_COUNT; i++) {
+        if (i == DFIT_KFMT_Q4_0_X4) {
+            assert_null(k.fmt[i].rows);
+            continue;
+        }
         assert_non_null(k.fmt[i].rows);
         if (k.fmt[i].panel_rows)
             assert_true(k.fmt[i].pack && k.fmt[i].gemm && k.fmt[i].panel_bytes);
     }
+    assert_int_equal(dfit_kern_select("avx512", &full, &k, &err), 0);
+    assert_true(k.fmt[DFIT_KFMT_Q4_0_X4].rows && k.fmt[DFIT_KFMT_Q4_0_X4].pack &&
+                k.fmt[DFIT_KFMT_Q4_0_X4].gemm);
 
     expect_select_fail("avx2", &none, "need avx2");
     f = avx2;
@@ -326,6 +333,11 @@ struct kcase {
 
 static double worst; /* largest error / tolerance seen */
 
+static const char *type_name(enum dfit_type t)
+{
+    return t == DFIT_TYPE_Q4_0_X4 ? "q4_0_x4" : dfit_type_info(t)->name;
+}
+
 static void check_out(const struct kcase *c, const char *shape, const float *out, int64_t r0,
                       int64_t r1, int64_t n_tok)
 {
@@ -336,14 +348,14 @@ static void check_out(const struct kcase *c, const char *shape, const float *out
             if (!(err <= tol)) /* NaN fails too */
                 fail_msg("%s %s %s n_in %lld: row %lld token %lld: %.9g, reference %.9g "
                          "(error %.3g > tolerance %.3g)",
-                         c->k->name, dfit_type_info(c->m->w.type)->name, shape,
+                         c->k->name, type_name(c->m->w.type), shape,
                          (long long)c->m->w.n_in, (long long)r, (long long)t, y, e, err, tol);
             if (tol > 0 && err / tol > worst) {
                 worst = err / tol;
                 if (getenv("KDEBUG"))
                     print_message(
                         "# worst %.3g: %s %s %s n_in %lld r %lld t %lld y %.9g ref %.9g\n", worst,
-                        c->k->name, dfit_type_info(c->m->w.type)->name, shape,
+                        c->k->name, type_name(c->m->w.type), shape,
                         (long long)c->m->w.n_in, (long long)r, (long long)t, y, e);
             }
         }
@@ -402,6 +414,31 @@ static void run_kernels(struct kcase *c)
 static const enum dfit_type all_types[5] = {DFIT_TYPE_F32, DFIT_TYPE_F16, DFIT_TYPE_BF16,
                                             DFIT_TYPE_Q8_0, DFIT_TYPE_Q4_0};
 
+/* A Q4_0 matrix m with 128-multiple rows regrouped by 4 blocks (the
+ * resident copy's DFIT_TYPE_Q4_0_X4), run through every set that reads it
+ * against m's reference results. */
+static void check_x4(const struct wmat *m, const float *x, const double *ref, const double *tol,
+                     bool exact, void *buf, uint64_t *n_checked)
+{
+    if (m->w.type != DFIT_TYPE_Q4_0 || m->w.n_in % 128 != 0)
+        return;
+    struct wmat x4 = *m;
+    x4.buf = malloc(m->w.row_bytes * (size_t)m->w.n_out + 64);
+    assert_non_null(x4.buf);
+    dfit_q4_0_x4_repack(x4.buf, m->buf, m->w.row_bytes, m->w.n_in, 0, m->w.n_out);
+    x4.w.data = x4.buf;
+    x4.w.type = DFIT_TYPE_Q4_0_X4;
+    for (int s = 0; s < n_sets; s++) {
+        if (!sets[s].fmt[DFIT_KFMT_Q4_0_X4].rows)
+            continue;
+        struct kcase c = {&sets[s], &x4, x, ref, tol, {0}, exact};
+        prepare(&c, buf);
+        run_kernels(&c);
+        (*n_checked)++;
+    }
+    free(x4.buf);
+}
+
 static void check_matrix(const struct wmat *m, const float *x, uint64_t *n_checked)
 {
     double *ref = malloc(M_TOK * M_OUT * sizeof *ref), *tol = malloc(M_TOK * M_OUT * sizeof *tol);
@@ -420,6 +457,7 @@ static void check_matrix(const struct wmat *m, const float *x, uint64_t *n_check
         run_kernels(&c);
         (*n_checked)++;
     }
+    check_x4(m, x, ref, tol, false, buf, n_checked);
     free(ref);
     free(tol);
     free(tol_bf);
@@ -478,8 +516,10 @@ static void test_quant_exact_unit_scales(void **state)
 {
     (void)state;
     load_sets();
+    static const int64_t n_ins[] = {32, 96, 128, 160, 224, 256, 288}; /* 128, 256: regrouped too */
     for (int q4 = 0; q4 < 2; q4++)
-        for (int64_t n = 32; n <= 288; n += 64) {
+        for (size_t ni = 0; ni < sizeof n_ins / sizeof n_ins[0]; ni++) {
+            const int64_t n = n_ins[ni];
             /* weights: any quants (Q8_0 -128..127), scale 1.0 */
             struct wmat m;
             const enum dfit_type t = q4 ? DFIT_TYPE_Q4_0 : DFIT_TYPE_Q8_0;
@@ -520,6 +560,7 @@ static void test_quant_exact_unit_scales(void **state)
                 n_checked++;
             }
             assert_true(n_checked == (uint64_t)n_sets);
+            check_x4(&m, x, ref, tol, true, buf, &n_checked);
             free(ref);
             free(tol);
             free(buf);
