@@ -25,7 +25,8 @@ struct cpu_ctx {
     struct dfit_threadpool *tp;
 
     /* KV cache, per sequence and layer: [n_seq][n_layer][n_ctx][kv_dim];
-     * the fast path keeps each K slice transposed, [n_head_kv][head_dim][n_ctx] */
+     * the fast path keeps each K slice transposed, [n_head_kv][head_dim][n_ctx],
+     * and each V slice by head, [n_head_kv][n_ctx][head_dim] */
     float *k_cache;
     float *v_cache;
     uint32_t *seq_len;  /* [n_seq] positions held in the cache */

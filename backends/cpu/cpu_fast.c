@@ -94,8 +94,9 @@ static void block_forward_fast(struct cpu_ctx *c, const struct dfit_batch *b, ui
         dfit_kops_rope(c->k + i * c->kv_dim, (int)hp->n_head_kv, (int)hd, cs);
         float *kc = cache_slice(c, c->k_cache, b->seq[i], il);
         float *vc = cache_slice(c, c->v_cache, b->seq[i], il);
-        memcpy(vc + (size_t)b->pos[i] * c->kv_dim, c->v + i * c->kv_dim,
-               (size_t)c->kv_dim * sizeof(float));
+        for (int64_t h = 0; h < hp->n_head_kv; h++) /* by head: [n_head_kv][n_ctx][hd] */
+            memcpy(vc + ((size_t)h * c->n_ctx + (size_t)b->pos[i]) * (size_t)hd,
+                   c->v + i * c->kv_dim + h * hd, (size_t)hd * sizeof(float));
         c->k_rows[i] = kc;
         c->v_rows[i] = vc;
         c->n_kv[i] = (int64_t)b->pos[i] + 1;

@@ -149,7 +149,6 @@ static void attn_worker(void *arg, int ith, int nth)
     (void)nth;
     struct attn_task *t = arg;
     const int64_t q_dim = (int64_t)t->n_head * t->head_dim;
-    const int64_t kv_dim = (int64_t)t->n_head_kv * t->head_dim;
     const int group = t->n_head / t->n_head_kv;
     const float scale = (float)(1.0 / sqrt((double)t->head_dim));
     float *att = t->att + (int64_t)ith * DFIT_ATTN_QT * t->att_stride;
@@ -167,8 +166,8 @@ static void attn_worker(void *arg, int ith, int nth)
         t->k->attn(t->out + i * q_dim + (int64_t)h * t->head_dim, q_dim,
                    t->q + i * q_dim + (int64_t)h * t->head_dim, q_dim, nq, t->n_kv + i,
                    t->kt[i] + (int64_t)kvh * t->head_dim * t->kt_stride, t->kt_stride,
-                   t->vc[i] + (int64_t)kvh * t->head_dim, kv_dim, t->head_dim, scale, att,
-                   t->att_stride);
+                   t->vc[i] + (int64_t)kvh * t->kt_stride * t->head_dim, t->head_dim,
+                   t->head_dim, scale, att, t->att_stride);
     }
 }
 

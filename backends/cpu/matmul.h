@@ -77,14 +77,15 @@ void dfit_kops_rope(float *x /* [n_head][head_dim] */, int n_head, int head_dim,
  * tokens with the same cache form one tile per head, and (tile, head)
  * pairs are handed out dynamically. Token t's K is stored transposed:
  * kt[t] is its sequence's [n_head_kv][head_dim][kt_stride] slice (key j in
- * column j); vc[t] its [n_kv][n_head_kv*head_dim] V rows. tiles is
+ * column j); vc[t] its V slice by head, [n_head_kv][kt_stride][head_dim]
+ * (each head's values one contiguous run, read as one stream). tiles is
  * [n_tok + 1] scratch; att holds DFIT_ATTN_QT * att_stride floats per
  * thread (att_stride >= every n_kv, a multiple of 16). */
 void dfit_kops_attention(const struct dfit_kern *k, struct dfit_threadpool *tp,
                          float *out /* [n_tok][n_head*head_dim] */,
                          const float *q /* [n_tok][n_head*head_dim] */,
                          const float *const *kt /* [n_tok] -> K^T slice */,
-                         const float *const *vc /* [n_tok] -> V rows */,
+                         const float *const *vc /* [n_tok] -> V slice by head */,
                          const int64_t *n_kv /* [n_tok] */, int64_t n_tok, int n_head,
                          int n_head_kv, int head_dim, int64_t kt_stride,
                          int32_t *tiles /* [n_tok + 1] */,
