@@ -14,7 +14,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,23 +26,13 @@
 #include "model/tokenizer.h"
 #include "run/accuracy.h"
 #include "util/rng.h"
+#include "tmpdir_fixture.h"
 
-static char g_dir[64];
-
-static const char *tmp(const char *name)
-{
-    static char buf[4][384];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", g_dir, name);
-    return p;
-}
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/dfit-accuracy-XXXXXX");
-    if (!mkdtemp(g_dir))
+    if (tmpdir_make("accuracy"))
         return -1;
     /* seed 5: one of the seeds whose greedy continuations end (newline or
      * EOS) within a few hundred random prompts; see the generation test */
@@ -59,15 +48,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlink(tmp(e->d_name));
-        closedir(d);
-    }
-    rmdir(g_dir);
+    tmpdir_remove();
     return 0;
 }
 

@@ -25,7 +25,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,19 +41,10 @@
 #include "model/tokenizer.h"
 #include "run/quality.h"
 #include "util/rng.h"
+#include "tmpdir_fixture.h"
 
-static char g_dir[64];
 static char g_plain[128];    /* tiny, F32, seed 7 */
 static char g_outlier[128];  /* the same with outlier input channels */
-
-static const char *tmp(const char *name)
-{
-    static char buf[8][384];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", g_dir, name);
-    return p;
-}
 
 /* Scales a few channels of every RMSNorm weight (attn, ffn, output) by
  * `factor`: the matmul inputs then have outlier channels. */
@@ -80,8 +70,7 @@ static int write_outlier(const char *in, const char *out, float factor)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/dfit-calib-XXXXXX");
-    if (!mkdtemp(g_dir))
+    if (tmpdir_make("calib"))
         return -1;
     snprintf(g_plain, sizeof g_plain, "%s/plain.gguf", g_dir);
     snprintf(g_outlier, sizeof g_outlier, "%s/outlier.gguf", g_dir);
@@ -94,15 +83,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlink(tmp(e->d_name));
-        closedir(d);
-    }
-    rmdir(g_dir);
+    tmpdir_remove();
     return 0;
 }
 

@@ -36,7 +36,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -54,6 +53,7 @@
 #include "model/llama.h"
 #include "util/rng.h"
 #include "util/sha256.h"
+#include "tmpdir_fixture.h"
 
 #define N_SYM 12
 #define SYM0 3
@@ -61,14 +61,6 @@
 #define HELD_TOKENS 4000
 #define SEQ 32
 
-static char g_dir[64];
-static char g_path[384];
-
-static const char *tmp(const char *name)
-{
-    snprintf(g_path, sizeof g_path, "%s/%s", g_dir, name);
-    return g_path;
-}
 
 /* ---- data and the teacher ----------------------------------------------------- */
 
@@ -146,8 +138,7 @@ static struct dfit_train_model *train_teacher(uint32_t layers)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/dfit-distill-XXXXXX");
-    if (!mkdtemp(g_dir))
+    if (tmpdir_make("distill"))
         return -1;
     make_chain();
     g_train = chain_data(1, TRAIN_TOKENS);
@@ -170,15 +161,7 @@ static int teardown(void **state)
     dfit_train_model_free(g_teacher3);
     dfit_train_data_free(g_train);
     dfit_train_data_free(g_held);
-    DIR *d = opendir(g_dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlink(tmp(e->d_name));
-        closedir(d);
-    }
-    rmdir(g_dir);
+    tmpdir_remove();
     return 0;
 }
 

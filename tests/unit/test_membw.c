@@ -22,7 +22,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,25 +35,15 @@
 #include "model/llama.h"
 #include "run/membw.h"
 #include "run/token_cost.h"
+#include "tmpdir_fixture.h"
 
 #define PROBE_BYTES (8u << 20)
 
-static char g_dir[64];
-
-static const char *tmp(const char *name)
-{
-    static char buf[4][384];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", g_dir, name);
-    return p;
-}
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/dfit-membw-XXXXXX");
-    if (!mkdtemp(g_dir))
+    if (tmpdir_make("membw"))
         return -1;
     struct dfit_synth_params p = {.seed = 7, .type = DFIT_TYPE_F32};
     if (dfit_synth_preset("tiny", &p.shape, NULL) || dfit_synth_write(&p, tmp("f32.gguf"), NULL))
@@ -72,15 +61,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (e->d_name[0] != '.')
-                unlink(tmp(e->d_name));
-        closedir(d);
-    }
-    return rmdir(g_dir);
+    tmpdir_remove();
+    return 0;
 }
 
 /* n(n-1)/2 mod 2^64: the sum of words 0..n-1 holding their own index. */

@@ -20,7 +20,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,19 +31,10 @@
 #include "model/llama.h"
 #include "report/payoff.h"
 #include "run/token_cost.h"
+#include "tmpdir_fixture.h"
 
 #define TOL 1e-12
 
-static char g_dir[64];
-
-static const char *tmp(const char *name)
-{
-    static char buf[4][384];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", g_dir, name);
-    return p;
-}
 
 static int compress(const char *out, const struct dfit_compress_params *p)
 {
@@ -58,8 +48,7 @@ static int compress(const char *out, const struct dfit_compress_params *p)
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/dfit-payoff-XXXXXX");
-    if (!mkdtemp(g_dir))
+    if (tmpdir_make("payoff"))
         return -1;
     struct dfit_synth_params sp = {.seed = 3, .type = DFIT_TYPE_F32};
     if (dfit_synth_preset("tiny", &sp.shape, NULL) || dfit_synth_write(&sp, tmp("f32.gguf"), NULL))
@@ -77,15 +66,8 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (e->d_name[0] != '.')
-                unlink(tmp(e->d_name));
-        closedir(d);
-    }
-    return rmdir(g_dir);
+    tmpdir_remove();
+    return 0;
 }
 
 static struct dfit_token_cost cost_of(const char *name)

@@ -25,7 +25,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,27 +41,17 @@
 #include "model/gguf.h"
 #include "util/rng.h"
 #include "util/sha256.h"
+#include "tmpdir_fixture.h"
 
 #define N_CTX 32
 #define LOGIT_TOL 1e-4
 
-static char g_dir[64];
 static char g_parent[128];
-
-static const char *tmp(const char *name)
-{
-    static char buf[8][384];
-    static int k;
-    char *p = buf[k++ % 8];
-    snprintf(p, sizeof buf[0], "%s/%s", g_dir, name);
-    return p;
-}
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/dfit-prune-XXXXXX");
-    if (!mkdtemp(g_dir))
+    if (tmpdir_make("prune"))
         return -1;
     snprintf(g_parent, sizeof g_parent, "%s/parent.gguf", g_dir);
     struct dfit_synth_params p = {.seed = 42, .type = DFIT_TYPE_F32};
@@ -74,15 +63,7 @@ static int setup(void **state)
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlink(tmp(e->d_name));
-        closedir(d);
-    }
-    rmdir(g_dir);
+    tmpdir_remove();
     return 0;
 }
 

@@ -8,7 +8,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,37 +20,19 @@
 #include "model/gguf.h"
 #include "model/types.h"
 #include "util/sha256.h"
+#include "tmpdir_fixture.h"
 
-static char g_dir[64];
-
-static const char *tmp(const char *name)
-{
-    static char buf[4][384];
-    static int k;
-    char *p = buf[k++ % 4];
-    snprintf(p, sizeof buf[0], "%s/%s", g_dir, name);
-    return p;
-}
 
 static int setup_dir(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/dfit-synth-XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
+    return tmpdir_make("synth");
 }
 
 static int teardown_dir(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlink(tmp(e->d_name));
-        closedir(d);
-    }
-    rmdir(g_dir);
+    tmpdir_remove();
     return 0;
 }
 

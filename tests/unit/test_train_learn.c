@@ -31,7 +31,6 @@
 #include <setjmp.h>
 #include <cmocka.h>
 
-#include <dirent.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,40 +46,24 @@
 #include "model/gguf.h"
 #include "model/llama.h"
 #include "model/tokenizer.h"
+#include "tmpdir_fixture.h"
 
 #define LEARN_LOSS 0.05
 #define LOGIT_ATOL 3e-5
 #define LOGIT_RTOL 3e-5
 #define SENTENCE "the quick brown fox jumps over the lazy dog. "
 
-static char g_dir[64];
-static char g_path[384];
-
-static const char *tmp(const char *name)
-{
-    snprintf(g_path, sizeof g_path, "%s/%s", g_dir, name);
-    return g_path;
-}
 
 static int setup(void **state)
 {
     (void)state;
-    snprintf(g_dir, sizeof g_dir, "/tmp/dfit-train-XXXXXX");
-    return mkdtemp(g_dir) ? 0 : -1;
+    return tmpdir_make("train");
 }
 
 static int teardown(void **state)
 {
     (void)state;
-    DIR *d = opendir(g_dir);
-    if (d) {
-        struct dirent *e;
-        while ((e = readdir(d)))
-            if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-                unlink(tmp(e->d_name));
-        closedir(d);
-    }
-    rmdir(g_dir);
+    tmpdir_remove();
     return 0;
 }
 
