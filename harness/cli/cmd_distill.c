@@ -19,7 +19,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
-#include "cli/args_recipe.h"
+#include "cli/train_common.h"
 #include "cli/cli.h"
 #include "compress/distill.h"
 #include "compress/train.h"
@@ -76,15 +76,6 @@ static void usage(FILE *f)
 }
 
 #define usage_error(...) dfit_args_usage_error(CMD, usage, __VA_ARGS__)
-
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
 
 struct opts {
     const char *teacher, *student, *out, *data, *heldout;
@@ -290,12 +281,10 @@ static int distill_main(struct opts *o, struct run *run, struct dfit_err *err)
     struct dfit_train_params p = {
         .recipe = *r,
         .n_threads = o->dp.n_threads,
-        .progress = o->quiet ? DFIT_TRAIN_PROGRESS_NONE
-                    : isatty(fileno(stderr)) ? DFIT_TRAIN_PROGRESS_LIVE
-                                             : DFIT_TRAIN_PROGRESS_LINES,
+        .progress = dfit_recipe_progress(o->quiet),
         .log_every = o->log_every,
         .log = stderr,
-        .stop_flag = &g_stop,
+        .stop_flag = &dfit_recipe_stop,
         .loss = dfit_distill_loss,
         .loss_user = run->dist,
     };
@@ -310,16 +299,8 @@ static int distill_main(struct opts *o, struct run *run, struct dfit_err *err)
                 run->lin.init_path ? run->lin.init_path : o->student, dfit_fmt_u64(c, sizeof c, run->data->n),
                 r->batch, r->seq, (double)o->dp.temperature, (double)o->dp.alpha, o->dp.n_threads);
 
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
     int early = 0;
-    rc = dfit_trainer_run(run->trainer, &early, err);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    rc = dfit_recipe_run_trainer(run->trainer, &early, err);
     if (rc)
         return 1;
     if (early) {

@@ -14,7 +14,7 @@
 #include <unistd.h>
 
 #include "cli/args.h"
-#include "cli/args_recipe.h"
+#include "cli/train_common.h"
 #include "cli/cli.h"
 #include "compress/checkpoint.h"
 #include "compress/synth.h"
@@ -75,15 +75,6 @@ static void usage(FILE *f)
 }
 
 #define usage_error(...) dfit_args_usage_error(CMD, usage, __VA_ARGS__)
-
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
 
 struct opts {
     const char *out, *data, *shape, *ckpt, *resume, *init;
@@ -327,12 +318,10 @@ int dfit_cmd_train(int argc, char **argv)
         .recipe = r,
         .n_threads = o.threads ? (int)o.threads : n_cpus(),
         .ckpt_every = o.ckpt_every,
-        .progress = o.quiet ? DFIT_TRAIN_PROGRESS_NONE
-                    : isatty(fileno(stderr)) ? DFIT_TRAIN_PROGRESS_LIVE
-                                             : DFIT_TRAIN_PROGRESS_LINES,
+        .progress = dfit_recipe_progress(o.quiet),
         .log_every = o.log_every,
         .log = stderr,
-        .stop_flag = &g_stop,
+        .stop_flag = &dfit_recipe_stop,
     };
     if (!o.no_ckpt) {
         if (o.ckpt) {
@@ -362,16 +351,8 @@ int dfit_cmd_train(int argc, char **argv)
                     resume_st.step, r.steps);
     }
 
-    struct sigaction sa, old_int, old_term;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, &old_int);
-    sigaction(SIGTERM, &sa, &old_term);
     int early = 0;
-    rc = dfit_trainer_run(t, &early, &err);
-    sigaction(SIGINT, &old_int, NULL);
-    sigaction(SIGTERM, &old_term, NULL);
+    rc = dfit_recipe_run_trainer(t, &early, &err);
     if (rc)
         goto fail;
     struct dfit_train_state st;

@@ -2,7 +2,8 @@
 # cli_model_tools.sh — the model tools end to end through the real dfit
 # binary, on real files in a temporary directory: synth -> inspect ->
 # compress to every type -> inspect lineage -> tokenize -> bench in every
-# output format, and with --roofline; then the error paths (bad flags, missing and damaged files,
+# output format, and with --roofline; SIGINT to train and distill (and train
+# --resume); then the error paths (bad flags, missing and damaged files,
 # writing over the input, a bad file among good ones). TAP output: one line
 # per check; diagnostics go to stderr or "# " lines.
 # Environment (set by meson): DFIT_BIN (the built binary), DFIT_SOURCE_ROOT.
@@ -10,7 +11,7 @@
 # shellcheck disable=SC2016,SC2034,SC2317
 set -u
 
-PLAN=79
+PLAN=82
 echo "1..$PLAN"
 
 DFIT=${DFIT_BIN:-}
@@ -225,6 +226,44 @@ run roof_mib "$DFIT" bench tiny.gguf --membw-mib 16
 check "bench --membw-mib without --roofline is a usage error" eval 'rc_is 2 && has_err_F "--membw-mib"'
 run roof_small "$DFIT" bench --roofline --membw-mib 0
 check "bench --roofline --membw-mib 0 is a usage error" eval 'rc_is 2 && has_err_F "--membw-mib"'
+
+# ---- train and distill: SIGINT stops at a step boundary --------------------
+# SIGINT to pid once its stderr shows a step (the handler is in place by
+# then), or after 20 s
+interrupt_when_stepping() {
+    for _ in $(seq 1 200); do
+        grep -q '^step ' "$T/$last.err" 2>/dev/null && break
+        sleep 0.1
+    done
+    kill -INT "$1"
+}
+for i in $(seq 1 100); do printf 'the quick brown fox jumps over the lazy dog. '; done >text.txt
+last=train_int
+last_cmd="dfit train --shape tiny --data text.txt -o int.gguf --steps 1000000 (SIGINT at its first step)"
+"$DFIT" train --shape tiny --data text.txt -o int.gguf --steps 1000000 --batch 2 --seq 32 -t 1 \
+    --log-every 1 >"$T/$last.out" 2>"$T/$last.err" </dev/null &
+pid=$!
+interrupt_when_stepping "$pid"
+wait "$pid"
+rc=$?
+step=$(sed -n 's/^dfit train: stopped at step \([0-9]*\) of 1000000.*/\1/p' "$T/$last.err")
+check "train: SIGINT stops it at a step, exit 1, with a checkpoint to resume and no model" \
+    eval 'rc_is 1 && [[ -n $step && -s int.gguf.ckpt && ! -e int.gguf ]] &&
+          has_err_F "resume with --resume int.gguf.ckpt"'
+run train_resume "$DFIT" train --resume int.gguf.ckpt --data text.txt -o int.gguf \
+    --steps $((${step:-0} + 2)) -t 1 -q
+check "train --resume after SIGINT finishes the run and writes the model" \
+    eval 'rc_is 0 && [[ -s int.gguf ]]'
+last=distill_int
+last_cmd="dfit distill --teacher int.gguf --student layers=1 --data text.txt --steps 1000000 (SIGINT at its first step)"
+"$DFIT" distill --teacher int.gguf --student layers=1 -o st.gguf --data text.txt --steps 1000000 \
+    --batch 2 --seq 32 -t 1 --log-every 1 >"$T/$last.out" 2>"$T/$last.err" </dev/null &
+pid=$!
+interrupt_when_stepping "$pid"
+wait "$pid"
+rc=$?
+check "distill: SIGINT stops it, exit 1, nothing written" \
+    eval 'rc_is 1 && [[ ! -e st.gguf ]] && has_err_F "interrupted; nothing written"'
 
 # ---- error paths ---------------------------------------------------------
 before=$(sha tiny.gguf)

@@ -1,8 +1,9 @@
-/* args_recipe.c — the recipe flags shared by train and distill (see
- * args_recipe.h). */
-#include "cli/args_recipe.h"
+/* train_common.c — what train and distill share (see train_common.h). */
+#include "cli/train_common.h"
 
 #include <inttypes.h>
+#include <string.h>
+#include <unistd.h>
 
 #include "cli/args.h"
 
@@ -81,4 +82,33 @@ int dfit_recipe_flag_parse(int argc, char **argv, int *i, const char *cmd, void 
         return 0;
     }
     return 0;
+}
+
+volatile sig_atomic_t dfit_recipe_stop;
+
+static void on_stop_signal(int sig)
+{
+    (void)sig;
+    dfit_recipe_stop = 1;
+}
+
+enum dfit_train_progress dfit_recipe_progress(bool quiet)
+{
+    if (quiet)
+        return DFIT_TRAIN_PROGRESS_NONE;
+    return isatty(fileno(stderr)) ? DFIT_TRAIN_PROGRESS_LIVE : DFIT_TRAIN_PROGRESS_LINES;
+}
+
+int dfit_recipe_run_trainer(struct dfit_trainer *t, int *early, struct dfit_err *err)
+{
+    struct sigaction sa, old_int, old_term;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_stop_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, &old_int);
+    sigaction(SIGTERM, &sa, &old_term);
+    int rc = dfit_trainer_run(t, early, err);
+    sigaction(SIGINT, &old_int, NULL);
+    sigaction(SIGTERM, &old_term, NULL);
+    return rc;
 }

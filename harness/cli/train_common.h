@@ -1,16 +1,21 @@
-/* args_recipe.h — the optimizer-recipe flags `dfit train` and `dfit
- * distill` share (--steps --batch --seq --lr --lr-min --warmup --wd --clip
- * --seed), parsed with the same ranges and messages by both.
+/* train_common.h — what `dfit train` and `dfit distill` share: the
+ * optimizer-recipe flags (--steps --batch --seq --lr --lr-min --warmup --wd
+ * --clip --seed), parsed with the same ranges and messages by both; the
+ * progress style; and the trainer run that SIGINT or SIGTERM stops at the
+ * next step boundary.
  * Non-goal: checking the flags against each other (each command knows its
  * defaults: lr-min against lr, warm-up against steps).
  */
-#ifndef DFIT_CLI_ARGS_RECIPE_H
-#define DFIT_CLI_ARGS_RECIPE_H
+#ifndef DFIT_CLI_TRAIN_COMMON_H
+#define DFIT_CLI_TRAIN_COMMON_H
 
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 
+#include <signal.h>
+
+#include "compress/train.h"
 #include "compress/train_model.h"
 
 enum dfit_recipe_flag {
@@ -30,5 +35,18 @@ extern const char *const dfit_recipe_flag_names[DFIT_RF_N];
 int dfit_recipe_flag_parse(int argc, char **argv, int *i, const char *cmd, void (*usage)(FILE *),
                            uint64_t min_steps, struct dfit_train_recipe *r,
                            bool given[DFIT_RF_N], bool *matched);
+
+/* Set by SIGINT or SIGTERM during dfit_recipe_run_trainer: the stop_flag
+ * of the trainer's parameters. */
+extern volatile sig_atomic_t dfit_recipe_stop;
+
+/* No progress when quiet; a line rewritten in place on a terminal; else a
+ * line every log_every steps. */
+enum dfit_train_progress dfit_recipe_progress(bool quiet);
+
+/* dfit_trainer_run with SIGINT and SIGTERM setting dfit_recipe_stop (the
+ * previous handlers are restored afterwards); *early as dfit_trainer_run
+ * says. */
+int dfit_recipe_run_trainer(struct dfit_trainer *t, int *early, struct dfit_err *err);
 
 #endif
