@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -105,6 +106,48 @@ int dfit_args_usage_hint(const char *cmd, const char *fmt, ...)
     fprintf(stderr, "\nRun 'dfit help %s' for usage.\n", cmd);
     va_end(ap);
     return 2;
+}
+
+int dfit_args_db_dir(int argc, char **argv, const char *cmd, void (*usage)(FILE *),
+                     const char *dir_flag, const char *dir_alias, const char *dir_missing,
+                     struct dfit_args_db_dir *out, bool *done)
+{
+    const char *run = NULL, *v = NULL;
+    *out = (struct dfit_args_db_dir){0};
+    *done = false;
+    for (int i = 1; i < argc; i++) {
+        const char *a = argv[i];
+        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
+            usage(stdout);
+            *done = true;
+            return 0;
+        }
+        if (dfit_args_flag(argc, argv, &i, dir_flag, &v) ||
+            (dir_alias && dfit_args_flag(argc, argv, &i, dir_alias, &v))) {
+            if (!v || !*v)
+                return dfit_args_usage_hint(cmd, "%s needs a directory", dir_flag);
+            out->dir = v;
+        } else if (dfit_args_flag(argc, argv, &i, "--run", &v)) {
+            if (!v || !*v)
+                return dfit_args_usage_hint(cmd, "--run needs a run id");
+            run = v;
+        } else if (a[0] == '-' && a[1] != '\0') {
+            return dfit_args_usage_hint(cmd, "unknown flag '%s'", a);
+        } else if (out->db) {
+            return dfit_args_usage_hint(cmd, "more than one database given ('%s')", a);
+        } else {
+            out->db = a;
+        }
+    }
+    if (!out->db)
+        return dfit_args_usage_hint(cmd, "no database given");
+    if (!out->dir)
+        return dfit_args_usage_hint(cmd, "%s", dir_missing);
+    uint64_t id = 0;
+    if (run && dfit_args_u64(run, 1, INT64_MAX, &id))
+        return dfit_args_usage_hint(cmd, "--run: '%s' is not a positive run id", run);
+    out->run_id = (int64_t)id;
+    return 0;
 }
 
 size_t dfit_args_utf8_len(const unsigned char *s, size_t n)

@@ -38,6 +38,21 @@ int dfit_args_usage_error(const char *cmd, void (*usage)(FILE *), const char *fm
  * returns 2. */
 int dfit_args_usage_hint(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
+/* The arguments of the commands that read a results database into a
+ * directory (dfit report, dfit export): one database path, the directory
+ * flag dir_flag (or dir_alias, when not NULL), and --run ID (a positive
+ * run id; run_id 0 when absent). -h/--help prints usage to stdout and sets
+ * *done. A bad argument is a usage error of `cmd` (dfit_args_usage_hint),
+ * dir_missing its message when the directory flag is absent. Returns 0,
+ * or the exit status 2. */
+struct dfit_args_db_dir {
+    const char *db, *dir;
+    int64_t run_id;
+};
+int dfit_args_db_dir(int argc, char **argv, const char *cmd, void (*usage)(FILE *),
+                     const char *dir_flag, const char *dir_alias, const char *dir_missing,
+                     struct dfit_args_db_dir *out, bool *done);
+
 /* Length (2..4) of the well-formed UTF-8 sequence of a code point >= U+0080
  * at s[0..n), or 0: an ASCII byte, a stray continuation byte, an overlong
  * form, a surrogate, a code point past U+10FFFF, or a sequence cut short

@@ -31,41 +31,15 @@ static void usage(FILE *f)
             "Exit status: 0 ok, 1 failure, 2 usage error.\n");
 }
 
-#define usage_error(...) dfit_args_usage_hint(CMD, __VA_ARGS__)
-
 int dfit_cmd_export(int argc, char **argv)
 {
-    const char *db = NULL, *dir = NULL, *run = NULL, *v = NULL;
-    for (int i = 1; i < argc; i++) {
-        const char *a = argv[i];
-        if (strcmp(a, "-h") == 0 || strcmp(a, "--help") == 0) {
-            usage(stdout);
-            return 0;
-        }
-        if (dfit_args_flag(argc, argv, &i, "--csv", &v)) {
-            if (!v || !*v)
-                return usage_error("--csv needs a directory");
-            dir = v;
-        } else if (dfit_args_flag(argc, argv, &i, "--run", &v)) {
-            if (!v || !*v)
-                return usage_error("--run needs a run id");
-            run = v;
-        } else if (a[0] == '-' && a[1] != '\0') {
-            return usage_error("unknown flag '%s'", a);
-        } else if (db) {
-            return usage_error("more than one database given ('%s')", a);
-        } else {
-            db = a;
-        }
-    }
-    if (!db)
-        return usage_error("no database given");
-    if (!dir)
-        return usage_error("--csv DIR is required (CSV is the only export format)");
-    uint64_t id = 0;
-    if (run && dfit_args_u64(run, 1, INT64_MAX, &id))
-        return usage_error("--run: '%s' is not a positive run id", run);
-    int64_t run_id = (int64_t)id;
+    struct dfit_args_db_dir args;
+    bool done;
+    int status = dfit_args_db_dir(argc, argv, CMD, usage, "--csv", NULL, "--csv DIR is required (CSV is the only export format)", &args, &done);
+    if (status || done)
+        return status;
+    const char *db = args.db, *dir = args.dir;
+    const int64_t run_id = args.run_id;
 
     struct dfit_err err = {0};
     struct dfit_store *s = NULL;

@@ -369,6 +369,77 @@ static void test_usage_error(void **state)
     free(out);
 }
 
+/* ---- the database-and-directory arguments (dfit report, dfit export) ----- */
+
+static char *g_argv[8];
+static int g_argc;
+static struct dfit_args_db_dir g_dd;
+static bool g_done;
+
+static int call_db_dir(void)
+{
+    return dfit_args_db_dir(g_argc, g_argv, "fake", fake_usage, "-o", "--output",
+                            "-o DIR is required", &g_dd, &g_done);
+}
+
+/* Parses the NULL-terminated arguments; returns the exit status and, in
+ * *err, what went to stderr (malloc'd). */
+static int db_dir(char **err, ...)
+{
+    va_list ap;
+    va_start(ap, err);
+    g_argc = 0;
+    g_argv[g_argc++] = "fake";
+    for (char *a; (a = va_arg(ap, char *)) != NULL;)
+        g_argv[g_argc++] = a;
+    va_end(ap);
+    int rc = 0;
+    *err = capture_stderr(call_db_dir, &rc);
+    return rc;
+}
+
+static void test_db_dir(void **state)
+{
+    (void)state;
+    char *err = NULL;
+    assert_int_equal(db_dir(&err, "r.db", "-o", "out", NULL), 0);
+    assert_string_equal(g_dd.db, "r.db");
+    assert_string_equal(g_dd.dir, "out");
+    assert_int_equal(g_dd.run_id, 0);
+    assert_false(g_done);
+    assert_string_equal(err, "");
+    free(err);
+    assert_int_equal(db_dir(&err, "--output=o2", "--run", "7", "x.db", NULL), 0);
+    assert_string_equal(g_dd.db, "x.db");
+    assert_string_equal(g_dd.dir, "o2");
+    assert_int_equal(g_dd.run_id, 7);
+    free(err);
+
+    static const struct {
+        const char *args[4];
+        const char *msg;
+    } bad[] = {
+        {{"-o", "out", NULL}, "no database given"},
+        {{"r.db", NULL}, "-o DIR is required"},
+        {{"r.db", "-o", NULL}, "-o needs a directory"},
+        {{"r.db", "-o", "out", "--run"}, "--run needs a run id"},
+        {{"r.db", "s.db", "-o", "out"}, "more than one database given ('s.db')"},
+        {{"r.db", "-o", "out", "--frob"}, "unknown flag '--frob'"},
+        {{"r.db", "-o", "out", "--run=0"}, "--run: '0' is not a positive run id"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        int rc = db_dir(&err, bad[i].args[0], bad[i].args[1], bad[i].args[2], bad[i].args[3], NULL);
+        assert_int_equal(rc, 2);
+        char want[160];
+        snprintf(want, sizeof want, "dfit fake: %s\nRun 'dfit help fake' for usage.\n", bad[i].msg);
+        assert_string_equal(err, want);
+        free(err);
+    }
+    assert_int_equal(db_dir(&err, "r.db", "--help", NULL), 0);
+    assert_true(g_done);
+    free(err);
+}
+
 /* ---- UTF-8 ------------------------------------------------------------- */
 
 /* The well-formed sequences of the Unicode standard's table 3-7, written
@@ -512,6 +583,7 @@ int main(void)
         cmocka_unit_test(test_double),
         cmocka_unit_test(test_double_above),
         cmocka_unit_test(test_usage_error),
+        cmocka_unit_test(test_db_dir),
         cmocka_unit_test(test_utf8_len),
         cmocka_unit_test(test_json_str),
     };
