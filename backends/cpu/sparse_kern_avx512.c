@@ -104,46 +104,48 @@ T_512 INLINE void bm_tile(float *out, int64_t ldo, const struct dfit_sparse_mat 
     default: TILE(__VA_ARGS__, NR, 4, wf); break;                                                  \
     }
 
-T_512 INLINE void rows_bm(float *out, int64_t ldo, const struct dfit_sparse_mat *s, int64_t r0,
-                          int64_t r1, const struct dfit_act *a, const int wf)
-{
-    for (int64_t t = 0; t < a->n_tok; t += 4) {
-        const int nt = (int)(a->n_tok - t < 4 ? a->n_tok - t : 4);
-        int64_t r = r0;
-        for (; r + 4 <= r1; r += 4)
-            TOK_SWITCH(bm_tile, 4, out, ldo, s, r, a, t)
-        for (; r < r1; r++)
-            TOK_SWITCH(bm_tile, 1, out, ldo, s, r, a, t)
+/* The rows driver of a sparse layout over its TILE (4 rows and 1..4
+ * tokens at a time), specialised per weight format, and NAME, the entry
+ * that dispatches on the matrix's element type. */
+#define SPARSE_ROWS(NAME, TILE)                                                                    \
+    T_512 INLINE void NAME##_drive(float *out, int64_t ldo, const struct dfit_sparse_mat *s,       \
+                                   int64_t r0, int64_t r1, const struct dfit_act *a, const int wf) \
+    {                                                                                              \
+        for (int64_t t = 0; t < a->n_tok; t += 4) {                                                \
+            const int nt = (int)(a->n_tok - t < 4 ? a->n_tok - t : 4);                             \
+            int64_t r = r0;                                                                        \
+            for (; r + 4 <= r1; r += 4)                                                            \
+                TOK_SWITCH(TILE, 4, out, ldo, s, r, a, t)                                          \
+            for (; r < r1; r++)                                                                    \
+                TOK_SWITCH(TILE, 1, out, ldo, s, r, a, t)                                          \
+        }                                                                                          \
+    }                                                                                              \
+    T_512 static void NAME##_f32(float *out, int64_t ldo, const struct dfit_sparse_mat *s,         \
+                                 int64_t r0, int64_t r1, const struct dfit_act *a)                 \
+    {                                                                                              \
+        NAME##_drive(out, ldo, s, r0, r1, a, WF_F32);                                              \
+    }                                                                                              \
+    T_512 static void NAME##_f16(float *out, int64_t ldo, const struct dfit_sparse_mat *s,         \
+                                 int64_t r0, int64_t r1, const struct dfit_act *a)                 \
+    {                                                                                              \
+        NAME##_drive(out, ldo, s, r0, r1, a, WF_F16);                                              \
+    }                                                                                              \
+    T_512 static void NAME##_bf16(float *out, int64_t ldo, const struct dfit_sparse_mat *s,        \
+                                  int64_t r0, int64_t r1, const struct dfit_act *a)                \
+    {                                                                                              \
+        NAME##_drive(out, ldo, s, r0, r1, a, WF_BF16);                                             \
+    }                                                                                              \
+    static void NAME(float *out, int64_t ldo, const struct dfit_sparse_mat *s, int64_t r0,         \
+                     int64_t r1, const struct dfit_act *a)                                         \
+    {                                                                                              \
+        switch (wf_of(s->type)) {                                                                  \
+        case WF_F16: NAME##_f16(out, ldo, s, r0, r1, a); break;                                    \
+        case WF_BF16: NAME##_bf16(out, ldo, s, r0, r1, a); break;                                  \
+        default: NAME##_f32(out, ldo, s, r0, r1, a); break;                                        \
+        }                                                                                          \
     }
-}
 
-T_512 static void rows_bm_f32(float *out, int64_t ldo, const struct dfit_sparse_mat *s, int64_t r0,
-                              int64_t r1, const struct dfit_act *a)
-{
-    rows_bm(out, ldo, s, r0, r1, a, WF_F32);
-}
-
-T_512 static void rows_bm_f16(float *out, int64_t ldo, const struct dfit_sparse_mat *s, int64_t r0,
-                              int64_t r1, const struct dfit_act *a)
-{
-    rows_bm(out, ldo, s, r0, r1, a, WF_F16);
-}
-
-T_512 static void rows_bm_bf16(float *out, int64_t ldo, const struct dfit_sparse_mat *s,
-                               int64_t r0, int64_t r1, const struct dfit_act *a)
-{
-    rows_bm(out, ldo, s, r0, r1, a, WF_BF16);
-}
-
-static void rows_bitmap(float *out, int64_t ldo, const struct dfit_sparse_mat *s, int64_t r0,
-                        int64_t r1, const struct dfit_act *a)
-{
-    switch (wf_of(s->type)) {
-    case WF_F16: rows_bm_f16(out, ldo, s, r0, r1, a); break;
-    case WF_BF16: rows_bm_bf16(out, ldo, s, r0, r1, a); break;
-    default: rows_bm_f32(out, ldo, s, r0, r1, a); break;
-    }
-}
+SPARSE_ROWS(rows_bitmap, bm_tile)
 
 /* ---- 2:4 rows -------------------------------------------------------------------- */
 
@@ -205,46 +207,7 @@ T_512 INLINE void t24_tile(float *out, int64_t ldo, const struct dfit_sparse_mat
             out[(t + j) * ldo + r + i] = _mm512_reduce_add_ps(acc[i][j]);
 }
 
-T_512 INLINE void rows_t24(float *out, int64_t ldo, const struct dfit_sparse_mat *s, int64_t r0,
-                           int64_t r1, const struct dfit_act *a, const int wf)
-{
-    for (int64_t t = 0; t < a->n_tok; t += 4) {
-        const int nt = (int)(a->n_tok - t < 4 ? a->n_tok - t : 4);
-        int64_t r = r0;
-        for (; r + 4 <= r1; r += 4)
-            TOK_SWITCH(t24_tile, 4, out, ldo, s, r, a, t)
-        for (; r < r1; r++)
-            TOK_SWITCH(t24_tile, 1, out, ldo, s, r, a, t)
-    }
-}
-
-T_512 static void rows_24_f32(float *out, int64_t ldo, const struct dfit_sparse_mat *s, int64_t r0,
-                              int64_t r1, const struct dfit_act *a)
-{
-    rows_t24(out, ldo, s, r0, r1, a, WF_F32);
-}
-
-T_512 static void rows_24_f16(float *out, int64_t ldo, const struct dfit_sparse_mat *s, int64_t r0,
-                              int64_t r1, const struct dfit_act *a)
-{
-    rows_t24(out, ldo, s, r0, r1, a, WF_F16);
-}
-
-T_512 static void rows_24_bf16(float *out, int64_t ldo, const struct dfit_sparse_mat *s,
-                               int64_t r0, int64_t r1, const struct dfit_act *a)
-{
-    rows_t24(out, ldo, s, r0, r1, a, WF_BF16);
-}
-
-static void rows_24(float *out, int64_t ldo, const struct dfit_sparse_mat *s, int64_t r0,
-                    int64_t r1, const struct dfit_act *a)
-{
-    switch (wf_of(s->type)) {
-    case WF_F16: rows_24_f16(out, ldo, s, r0, r1, a); break;
-    case WF_BF16: rows_24_bf16(out, ldo, s, r0, r1, a); break;
-    default: rows_24_f32(out, ldo, s, r0, r1, a); break;
-    }
-}
+SPARSE_ROWS(rows_24, t24_tile)
 
 /* ---- BLOCKS rows ----------------------------------------------------------------- */
 
