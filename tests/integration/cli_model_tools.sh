@@ -14,54 +14,10 @@ set -u
 PLAN=82
 echo "1..$PLAN"
 
-DFIT=${DFIT_BIN:-}
-if [[ -z $DFIT || ! -x $DFIT ]]; then
-    echo "Bail out! DFIT_BIN is not an executable: '${DFIT}'"
-    exit 1
-fi
-
-T=$(mktemp -d /tmp/dfit-cli-XXXXXX) || { echo "Bail out! mktemp failed"; exit 1; }
-trap 'rm -rf "$T"' EXIT
-cd "$T" || exit 1
-
-n=0
-n_failed=0
+TAP_TAG=cli
+# shellcheck source=tap_lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/tap_lib.sh"
 TAB=$'\t'
-
-ok() { n=$((n + 1)); echo "ok $n - $1"; }
-not_ok() {
-    n=$((n + 1))
-    n_failed=$((n_failed + 1))
-    echo "not ok $n - $1"
-    # show what the last command said, as TAP comments
-    if [[ -n ${last:-} ]]; then
-        echo "#   command: ${last_cmd}"
-        echo "#   exit status: ${rc}"
-        sed -e 's/^/#   stdout: /' "$T/$last.out" | head -n 15
-        sed -e 's/^/#   stderr: /' "$T/$last.err" | head -n 15
-    fi
-}
-# check DESCRIPTION TEST-COMMAND...: one TAP line from the command's status
-check() {
-    local desc=$1
-    shift
-    if "$@"; then ok "$desc"; else not_ok "$desc"; fi
-}
-
-# run NAME COMMAND...: runs it with stdout/stderr in $T/NAME.{out,err}; $rc
-run() {
-    last=$1
-    shift
-    last_cmd="$*"
-    "$@" >"$T/$last.out" 2>"$T/$last.err" </dev/null
-    rc=$?
-}
-has_out() { grep -q -e "$1" "$T/$last.out"; }
-has_err() { grep -q -e "$1" "$T/$last.err"; }
-has_out_F() { grep -q -F -e "$1" "$T/$last.out"; }
-has_err_F() { grep -q -F -e "$1" "$T/$last.err"; }
-rc_is() { [[ $rc -eq $1 ]]; }
-sha() { sha256sum "$1" 2>/dev/null | cut -d' ' -f1; }
 
 # ---- the dispatcher ------------------------------------------------------
 run version "$DFIT" --version
@@ -326,7 +282,4 @@ bad_flag "synth --dim x" "--dim" synth tiny --dim x -o x.gguf
 bad_flag "compress --to q5_k" "--to" compress tiny.gguf --to q5_k -o x.gguf
 check "no output file is left by the refused commands" eval '[[ ! -e x.gguf ]]'
 
-if [[ $n -ne $PLAN ]]; then
-    echo "# plan says $PLAN checks but $n ran: fix PLAN" >&2
-fi
-exit 0
+finish
