@@ -29,7 +29,6 @@
 #include "util/sha256.h"
 
 #define CMD "distill"
-#define MAX_THREADS 256
 
 static void usage(FILE *f)
 {
@@ -79,9 +78,8 @@ static void usage(FILE *f)
 
 struct opts {
     const char *teacher, *student, *out, *data, *heldout;
-    bool quiet, all_tokens;
-    enum dfit_type type;
-    uint64_t threads, log_every, heldout_windows;
+    uint64_t heldout_windows;
+    struct dfit_run_flags run;
     bool given[DFIT_RF_N];
     struct dfit_train_recipe r;
     struct dfit_distill_params dp;
@@ -102,6 +100,8 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *done)
         bool matched = false;
         int rc;
         if ((rc = dfit_recipe_flag_parse(argc, argv, &i, CMD, usage, 0, &o->r, o->given, &matched)))
+            return rc;
+        if (!matched && (rc = dfit_run_flag_parse(argc, argv, &i, CMD, usage, &o->run, &matched)))
             return rc;
         if (matched)
             continue;
@@ -132,22 +132,6 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *done)
         } else if (dfit_args_flag(argc, argv, &i, "--heldout-windows", &val)) {
             if (dfit_args_u64(val, 1, UINT64_C(1) << 40, &o->heldout_windows))
                 return usage_error("--heldout-windows: expected an integer >= 1, got '%s'", val ? val : "(missing)");
-        } else if (dfit_args_flag(argc, argv, &i, "-t", &val) || dfit_args_flag(argc, argv, &i, "--threads", &val)) {
-            if (dfit_args_u64(val, 1, MAX_THREADS, &o->threads))
-                return usage_error("%s: expected an integer in 1..%d, got '%s'", a, MAX_THREADS,
-                                   val ? val : "(missing)");
-        } else if (dfit_args_flag(argc, argv, &i, "--log-every", &val)) {
-            if (dfit_args_u64(val, 1, UINT64_C(1) << 40, &o->log_every))
-                return usage_error("--log-every: expected an integer >= 1, got '%s'", val ? val : "(missing)");
-        } else if (dfit_args_flag(argc, argv, &i, "--type", &val)) {
-            if (!val || dfit_type_from_name(val, &o->type) != 0 ||
-                (o->type != DFIT_TYPE_F32 && o->type != DFIT_TYPE_F16 && o->type != DFIT_TYPE_BF16))
-                return usage_error("--type: expected f32, f16 or bf16, got '%s' (quantize the result with "
-                                   "dfit compress)", val ? val : "(missing)");
-        } else if (!strcmp(a, "--all-tokens")) {
-            o->all_tokens = true;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            o->quiet = true;
         } else if (a[0] == '-') {
             return usage_error("unknown option '%s'", a);
         } else {
@@ -155,12 +139,6 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *done)
         }
     }
     return 0;
-}
-
-static int n_cpus(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
 }
 
 /* Whether --student names a file (rather than a shape). */
@@ -239,7 +217,7 @@ static int finish_recipe(struct opts *o, const struct run *run)
         return usage_error("--lr-min: %g exceeds --lr %g", (double)r->lr_min, (double)r->lr);
     if (!o->given[DFIT_RF_WARMUP])
         r->warmup = r->steps / 10 < 100 ? r->steps / 10 : 100;
-    r->all_tokens = o->all_tokens;
+    r->all_tokens = o->run.all_tokens;
     if (run->lin.init_path) {
         memcpy(r->parent_sha256, run->lin.init_sha256, sizeof r->parent_sha256);
         const char *b = strrchr(run->lin.init_path, '/');
@@ -256,21 +234,21 @@ static int distill_main(struct opts *o, struct run *run, struct dfit_err *err)
     if ((rc = finish_recipe(o, run)))
         return rc;
     struct dfit_train_recipe *r = &o->r;
-    o->dp.n_threads = o->threads ? (int)o->threads : n_cpus();
+    o->dp.n_threads = dfit_run_threads(&o->run);
     if (dfit_distill_create(run->teacher, &o->dp, r->batch, r->seq, &run->dist, err) ||
         dfit_distill_check_student(run->dist, run->student, r->seq, err))
         return 1;
     if (o->heldout) {
         if (dfit_train_data_load(o->heldout, run->teacher->shape.n_vocab, &run->heldout, err) ||
             dfit_distill_measure(run->dist, run->student, run->heldout, r->seq, o->heldout_windows,
-                                 o->all_tokens, &run->lin.heldout_before, err))
+                                 o->run.all_tokens, &run->lin.heldout_before, err))
             return 1;
         memcpy(run->lin.heldout_sha256, run->heldout->sha256, sizeof run->lin.heldout_sha256);
         run->lin.have_heldout = true;
         char n[32];
         printf("%s: %s tokens of %s\n", o->heldout,
                dfit_fmt_u64(n, sizeof n, (uint64_t)run->lin.heldout_before.n_tokens),
-               o->all_tokens || !run->heldout->mask ? "every window" : "answers");
+               o->run.all_tokens || !run->heldout->mask ? "every window" : "answers");
         print_measure(r->steps ? "before" : "student", &run->lin.heldout_before);
     }
     if (r->steps == 0)
@@ -281,8 +259,8 @@ static int distill_main(struct opts *o, struct run *run, struct dfit_err *err)
     struct dfit_train_params p = {
         .recipe = *r,
         .n_threads = o->dp.n_threads,
-        .progress = dfit_recipe_progress(o->quiet),
-        .log_every = o->log_every,
+        .progress = dfit_recipe_progress(o->run.quiet),
+        .log_every = o->run.log_every,
         .log = stderr,
         .stop_flag = &dfit_recipe_stop,
         .loss = dfit_distill_loss,
@@ -291,7 +269,7 @@ static int distill_main(struct opts *o, struct run *run, struct dfit_err *err)
     if (dfit_trainer_create(run->student, run->data, &p, NULL, &run->trainer, err))
         return 1;
     char a[32], b[32], c[32];
-    if (!o->quiet)
+    if (!o->run.quiet)
         fprintf(stderr,
                 "dfit distill: teacher %s parameters, student %s parameters (%s), %s tokens, batch %u x %u, "
                 "T %g, alpha %g, %d threads\n",
@@ -312,13 +290,13 @@ static int distill_main(struct opts *o, struct run *run, struct dfit_err *err)
     run->lin.params = o->dp;
     dfit_distill_recent(run->dist, &run->lin.final_kl, &run->lin.final_ce);
     if (run->heldout && dfit_distill_measure(run->dist, run->student, run->heldout, r->seq, o->heldout_windows,
-                                             o->all_tokens, &run->lin.heldout_after, err))
+                                             o->run.all_tokens, &run->lin.heldout_after, err))
         return 1;
-    if (dfit_distill_export(run->student, o->type, &fr, &run->lin, o->out, err))
+    if (dfit_distill_export(run->student, o->run.type, &fr, &run->lin, o->out, err))
         return 1;
     printf("%s: %s parameters, %s matrices, %" PRIu64 " steps of %u x %u tokens, final loss %.4f "
            "(KL at T %g: %.4f, cross-entropy %.4f), %.0f tokens/s\n",
-           o->out, dfit_fmt_u64(a, sizeof a, run->student->n_params), dfit_type_info(o->type)->name, fr.steps,
+           o->out, dfit_fmt_u64(a, sizeof a, run->student->n_params), dfit_type_info(o->run.type)->name, fr.steps,
            r->batch, r->seq, (double)fr.final_loss, (double)o->dp.temperature, run->lin.final_kl, run->lin.final_ce,
            dfit_trainer_tokens_per_s(run->trainer));
     if (run->heldout)
@@ -328,7 +306,7 @@ static int distill_main(struct opts *o, struct run *run, struct dfit_err *err)
 
 int dfit_cmd_distill(int argc, char **argv)
 {
-    struct opts o = {.type = DFIT_TYPE_F32, .log_every = 10, .heldout_windows = 64};
+    struct opts o = {.run = DFIT_RUN_FLAGS_DEFAULT, .heldout_windows = 64};
     o.r = (struct dfit_train_recipe){.steps = 500, .batch = 8, .seq = 128, .lr = 1e-3f,
                                      .weight_decay = 0.1f, .clip = 1.0f, .seed = 1};
     o.dp = (struct dfit_distill_params){.temperature = DFIT_DISTILL_DEFAULT_TEMPERATURE,

@@ -25,7 +25,6 @@
 #include "util/sha256.h"
 
 #define CMD "train"
-#define MAX_THREADS 256
 
 /* The shape of dfit's default teacher: byte vocabulary, a few million
  * parameters (besides synth's presets). */
@@ -78,9 +77,9 @@ static void usage(FILE *f)
 
 struct opts {
     const char *out, *data, *shape, *ckpt, *resume, *init;
-    bool no_ckpt, quiet, all_tokens;
-    enum dfit_type type;
-    uint64_t threads, ckpt_every, log_every;
+    bool no_ckpt;
+    uint64_t ckpt_every;
+    struct dfit_run_flags run;
     bool given[DFIT_RF_N];
     struct dfit_train_recipe r;
     /* shape flags */
@@ -118,6 +117,8 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *done)
         if (!matched &&
             (rc = dfit_recipe_flag_parse(argc, argv, &i, CMD, usage, 1, &o->r, o->given, &matched)))
             return rc;
+        if (!matched && (rc = dfit_run_flag_parse(argc, argv, &i, CMD, usage, &o->run, &matched)))
+            return rc;
         if (matched)
             continue;
         const char **path = NULL;
@@ -137,27 +138,11 @@ static int parse_args(int argc, char **argv, struct opts *o, bool *done)
             if (!val || !*val)
                 return usage_error("%s: missing value", a);
             *path = val;
-        } else if (dfit_args_flag(argc, argv, &i, "-t", &val) || dfit_args_flag(argc, argv, &i, "--threads", &val)) {
-            if (dfit_args_u64(val, 1, MAX_THREADS, &o->threads))
-                return usage_error("%s: expected an integer in 1..%d, got '%s'", a, MAX_THREADS,
-                                   val ? val : "(missing)");
         } else if (dfit_args_flag(argc, argv, &i, "--ckpt-every", &val)) {
             if (dfit_args_u64(val, 0, UINT64_C(1) << 40, &o->ckpt_every))
                 return usage_error("--ckpt-every: expected an integer >= 0, got '%s'", val ? val : "(missing)");
-        } else if (dfit_args_flag(argc, argv, &i, "--log-every", &val)) {
-            if (dfit_args_u64(val, 1, UINT64_C(1) << 40, &o->log_every))
-                return usage_error("--log-every: expected an integer >= 1, got '%s'", val ? val : "(missing)");
-        } else if (dfit_args_flag(argc, argv, &i, "--type", &val)) {
-            if (!val || dfit_type_from_name(val, &o->type) != 0 ||
-                (o->type != DFIT_TYPE_F32 && o->type != DFIT_TYPE_F16 && o->type != DFIT_TYPE_BF16))
-                return usage_error("--type: expected f32, f16 or bf16, got '%s' (quantize the "
-                                   "result with dfit compress)", val ? val : "(missing)");
         } else if (!strcmp(a, "--no-ckpt")) {
             o->no_ckpt = true;
-        } else if (!strcmp(a, "--all-tokens")) {
-            o->all_tokens = true;
-        } else if (!strcmp(a, "-q") || !strcmp(a, "--quiet")) {
-            o->quiet = true;
         } else if (!strcmp(a, "--tied")) {
             o->tied = 1;
         } else if (!strcmp(a, "--untied")) {
@@ -206,12 +191,6 @@ static int build_shape(const struct opts *o, struct dfit_synth_shape *s)
     return 0;
 }
 
-static int n_cpus(void)
-{
-    long n = sysconf(_SC_NPROCESSORS_ONLN);
-    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
-}
-
 /* Checks the flags that --resume and --init rule out. */
 static int check_exclusive(const struct opts *o)
 {
@@ -227,7 +206,7 @@ static int check_exclusive(const struct opts *o)
             return usage_error("%s: not allowed with %s (the shape comes from its file)", shape_flags[k], mode);
     if (o->tied >= 0)
         return usage_error("%s: not allowed with %s", o->tied ? "--tied" : "--untied", mode);
-    if (o->resume && o->all_tokens)
+    if (o->resume && o->run.all_tokens)
         return usage_error("--all-tokens: not allowed with --resume (the checkpoint's recipe is used)");
     if (o->resume)
         for (size_t k = 0; k < DFIT_RF_N; k++)
@@ -239,7 +218,7 @@ static int check_exclusive(const struct opts *o)
 
 int dfit_cmd_train(int argc, char **argv)
 {
-    struct opts o = {.type = DFIT_TYPE_F32, .ckpt_every = 500, .log_every = 10, .tied = -1};
+    struct opts o = {.ckpt_every = 500, .run = DFIT_RUN_FLAGS_DEFAULT, .tied = -1};
     o.r = (struct dfit_train_recipe){.steps = 1000, .batch = 8, .seq = 128, .lr = 1e-3f,
                                      .weight_decay = 0.1f, .clip = 1.0f, .seed = 1};
     bool done = false;
@@ -290,7 +269,7 @@ int dfit_cmd_train(int argc, char **argv)
         }
         if (!o.given[DFIT_RF_SEQ] && r.seq > m->shape.n_ctx)
             r.seq = m->shape.n_ctx;
-        r.all_tokens = o.all_tokens;
+        r.all_tokens = o.run.all_tokens;
         if (!o.given[DFIT_RF_LR_MIN])
             r.lr_min = r.lr / 10.0f;
         if (!o.given[DFIT_RF_WARMUP])
@@ -316,10 +295,10 @@ int dfit_cmd_train(int argc, char **argv)
 
     struct dfit_train_params p = {
         .recipe = r,
-        .n_threads = o.threads ? (int)o.threads : n_cpus(),
+        .n_threads = dfit_run_threads(&o.run),
         .ckpt_every = o.ckpt_every,
-        .progress = dfit_recipe_progress(o.quiet),
-        .log_every = o.log_every,
+        .progress = dfit_recipe_progress(o.run.quiet),
+        .log_every = o.run.log_every,
         .log = stderr,
         .stop_flag = &dfit_recipe_stop,
     };
@@ -340,7 +319,7 @@ int dfit_cmd_train(int argc, char **argv)
         goto fail;
 
     char nparams[32], ntok[32], nwin[32], mem[32];
-    if (!o.quiet) {
+    if (!o.run.quiet) {
         fprintf(stderr, "dfit train: %s parameters, %s tokens (%s windows of %u), batch %u x %u, %d threads, "
                 "%s of memory\n",
                 dfit_fmt_u64(nparams, sizeof nparams, m->n_params), dfit_fmt_u64(ntok, sizeof ntok, d->n),
@@ -365,11 +344,11 @@ int dfit_cmd_train(int argc, char **argv)
     }
     struct dfit_train_recipe fr;
     dfit_trainer_recipe(t, &fr);
-    if (dfit_train_model_export(m, o.type, &fr, o.out, &err))
+    if (dfit_train_model_export(m, o.run.type, &fr, o.out, &err))
         goto fail;
     printf("%s: %s parameters, %s matrices, %" PRIu64 " steps of %u x %u tokens, final loss %.4f, "
            "%.0f tokens/s\n",
-           o.out, dfit_fmt_u64(nparams, sizeof nparams, m->n_params), dfit_type_info(o.type)->name, st.step,
+           o.out, dfit_fmt_u64(nparams, sizeof nparams, m->n_params), dfit_type_info(o.run.type)->name, st.step,
            r.batch, r.seq, (double)fr.final_loss, dfit_trainer_tokens_per_s(t));
     status = 0;
     goto out;

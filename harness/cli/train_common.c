@@ -84,6 +84,46 @@ int dfit_recipe_flag_parse(int argc, char **argv, int *i, const char *cmd, void 
     return 0;
 }
 
+#define MAX_THREADS 256
+
+int dfit_run_flag_parse(int argc, char **argv, int *i, const char *cmd, void (*usage)(FILE *),
+                        struct dfit_run_flags *rf, bool *matched)
+{
+    const char *a = argv[*i], *val = NULL;
+    *matched = true;
+    if (dfit_args_flag(argc, argv, i, "-t", &val) || dfit_args_flag(argc, argv, i, "--threads", &val)) {
+        if (dfit_args_u64(val, 1, MAX_THREADS, &rf->threads))
+            return dfit_args_usage_error(cmd, usage, "%s: expected an integer in 1..%d, got '%s'", a,
+                                         MAX_THREADS, val ? val : "(missing)");
+    } else if (dfit_args_flag(argc, argv, i, "--log-every", &val)) {
+        if (dfit_args_u64(val, 1, UINT64_C(1) << 40, &rf->log_every))
+            return dfit_args_usage_error(cmd, usage, "--log-every: expected an integer >= 1, got '%s'",
+                                         val ? val : "(missing)");
+    } else if (dfit_args_flag(argc, argv, i, "--type", &val)) {
+        if (!val || dfit_type_from_name(val, &rf->type) != 0 ||
+            (rf->type != DFIT_TYPE_F32 && rf->type != DFIT_TYPE_F16 && rf->type != DFIT_TYPE_BF16))
+            return dfit_args_usage_error(cmd, usage,
+                                         "--type: expected f32, f16 or bf16, got '%s' (quantize the "
+                                         "result with dfit compress)",
+                                         val ? val : "(missing)");
+    } else if (strcmp(a, "--all-tokens") == 0) {
+        rf->all_tokens = true;
+    } else if (strcmp(a, "-q") == 0 || strcmp(a, "--quiet") == 0) {
+        rf->quiet = true;
+    } else {
+        *matched = false;
+    }
+    return 0;
+}
+
+int dfit_run_threads(const struct dfit_run_flags *rf)
+{
+    if (rf->threads)
+        return (int)rf->threads;
+    long n = sysconf(_SC_NPROCESSORS_ONLN);
+    return n < 1 ? 1 : n > MAX_THREADS ? MAX_THREADS : (int)n;
+}
+
 volatile sig_atomic_t dfit_recipe_stop;
 
 static void on_stop_signal(int sig)

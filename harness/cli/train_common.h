@@ -17,6 +17,7 @@
 
 #include "compress/train.h"
 #include "compress/train_model.h"
+#include "model/types.h"
 
 enum dfit_recipe_flag {
     DFIT_RF_STEPS, DFIT_RF_BATCH, DFIT_RF_SEQ, DFIT_RF_LR, DFIT_RF_LR_MIN,
@@ -35,6 +36,24 @@ extern const char *const dfit_recipe_flag_names[DFIT_RF_N];
 int dfit_recipe_flag_parse(int argc, char **argv, int *i, const char *cmd, void (*usage)(FILE *),
                            uint64_t min_steps, struct dfit_train_recipe *r,
                            bool given[DFIT_RF_N], bool *matched);
+
+/* The other flags both commands take, with their defaults in
+ * DFIT_RUN_FLAGS_DEFAULT. */
+struct dfit_run_flags {
+    uint64_t threads;    /* -t, --threads; 0: every CPU (dfit_run_threads) */
+    uint64_t log_every;  /* --log-every: steps between progress lines */
+    enum dfit_type type; /* --type: the output's matrix type, f32/f16/bf16 */
+    bool all_tokens;     /* --all-tokens: every token counts, not only answers */
+    bool quiet;          /* -q, --quiet */
+};
+#define DFIT_RUN_FLAGS_DEFAULT {.log_every = 10, .type = DFIT_TYPE_F32}
+
+/* As dfit_recipe_flag_parse, for the flags of struct dfit_run_flags. */
+int dfit_run_flag_parse(int argc, char **argv, int *i, const char *cmd, void (*usage)(FILE *),
+                        struct dfit_run_flags *rf, bool *matched);
+
+/* The worker threads: -t, else the CPUs online (at most 256). */
+int dfit_run_threads(const struct dfit_run_flags *rf);
 
 /* Set by SIGINT or SIGTERM during dfit_recipe_run_trainer: the stop_flag
  * of the trainer's parameters. */

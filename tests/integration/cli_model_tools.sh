@@ -11,7 +11,7 @@
 # shellcheck disable=SC2016,SC2034,SC2317
 set -u
 
-PLAN=82
+PLAN=86
 echo "1..$PLAN"
 
 TAP_TAG=cli
@@ -280,6 +280,10 @@ bad_flag "bench --frobnicate" "--frobnicate" bench tiny.gguf --frobnicate
 bad_flag "bench -r without a value" "-r" bench tiny.gguf -r
 bad_flag "synth --dim x" "--dim" synth tiny --dim x -o x.gguf
 bad_flag "compress --to q5_k" "--to" compress tiny.gguf --to q5_k -o x.gguf
+bad_flag "train --type q4_0" "--type" train --shape tiny --data text.txt -o x.gguf --type q4_0
+bad_flag "train --log-every 0" "--log-every" train --shape tiny --data text.txt -o x.gguf --log-every 0
+bad_flag "distill -t 0" "-t" distill --teacher int.gguf --student layers=1 --data text.txt -o x.gguf -t 0
+bad_flag "distill --lr 0" "--lr" distill --teacher int.gguf --student layers=1 --data text.txt -o x.gguf --lr 0
 check "no output file is left by the refused commands" eval '[[ ! -e x.gguf ]]'
 
 finish
